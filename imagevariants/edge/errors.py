@@ -1,0 +1,42 @@
+"""Errors the edge turns into small, short-lived 4xx responses (never a 5xx for bad input)."""
+
+from __future__ import annotations
+
+
+class EdgeError(Exception):
+    """Base class: ``status`` is the HTTP status the edge answers with."""
+
+    status = 400
+    reason = "Bad Request"
+
+
+class BadKey(EdgeError):
+    """The requested key is malformed or hostile; it is never looked up nor written."""
+
+
+class NotServed(EdgeError):
+    """The key names a preset or a revision that the baked presets document does not list."""
+
+    status = 404
+    reason = "Not Found"
+
+
+class SourceMissing(EdgeError):
+    """The original image does not exist (or the function may not read it)."""
+
+    status = 404
+    reason = "Not Found"
+
+
+class SourceTooLarge(EdgeError):
+    """The original exceeds the byte or pixel limits of the presets document (decompression bombs included)."""
+
+    status = 413
+    reason = "Payload Too Large"
+
+
+class Undecodable(EdgeError):
+    """The original is not an image the pipeline can decode (corrupt, truncated, unsupported format)."""
+
+    status = 415
+    reason = "Unsupported Media Type"

@@ -1,0 +1,192 @@
+"""The image pipeline: decode within limits, orient, convert to sRGB, resize, encode.
+
+Shared by Lambda, the local edge and the Django side (``probe`` fills in a source's dimensions on upload).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .errors import SourceTooLarge, Undecodable
+
+if TYPE_CHECKING:
+    from .presets import Spec
+
+#: Bump when a change to this module changes output bytes: it is part of every fingerprint.
+PIPELINE_VERSION = "1"
+
+#: Formats the pipeline decodes. Pillow's other plugins (EPS through Ghostscript, among others) are never tried.
+INPUT_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "AVIF", "TIFF", "BMP")
+PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF", "gif": "GIF"}
+CONTENT_TYPES = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "avif": "image/avif",
+    "gif": "image/gif",
+}
+_SOURCE_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif"}
+_SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the Django side records about a source: oriented size and output format if kept."""
+
+    width: int
+    height: int
+    format: str  # one of the output formats; a source in another format is kept as jpeg or png
+
+
+@dataclass(frozen=True)
+class Rendered:
+    data: bytes
+    format: str
+    width: int
+    height: int
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+def output_size(src_width: int, src_height: int, spec: Spec) -> tuple[int, int]:
+    """The output size of ``spec`` for an (oriented) source size. Never upscales."""
+    if spec.fit == "cover" and spec.height:
+        if spec.width <= src_width and spec.height <= src_height:
+            return spec.width, spec.height
+        scale = min(src_width / spec.width, src_height / spec.height, 1.0)
+        return max(1, round(spec.width * scale)), max(1, round(spec.height * scale))
+    scale = min(spec.width / src_width, (spec.height / src_height) if spec.height else 1.0, 1.0)
+    return max(1, round(src_width * scale)), max(1, round(src_height * scale))
+
+
+def _open(data: bytes, max_bytes: int, max_pixels: int) -> Image.Image:
+    if len(data) > max_bytes:
+        raise SourceTooLarge(f"source is {len(data)} bytes, over the limit of {max_bytes}")
+    try:
+        image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise SourceTooLarge(str(exc)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise Undecodable(f"not a decodable image: {exc}") from None
+    if image.width * image.height > max_pixels:
+        raise SourceTooLarge(f"source is {image.width}x{image.height} pixels, over the limit of {max_pixels}")
+    return image
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block must not lose the image
+        return 1
+
+
+def _kept_format(image: Image.Image) -> str:
+    fmt = _SOURCE_FORMATS.get(image.format or "")
+    if fmt:
+        return fmt
+    return "png" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "jpeg"
+
+
+def probe(data: bytes, max_bytes: int, max_pixels: int) -> Probe:
+    """Read a source's oriented size and format without decoding its pixels."""
+    image = _open(data, max_bytes, max_pixels)
+    width, height = image.size
+    if _orientation(image) in _SWAPPING_ORIENTATIONS:
+        width, height = height, width
+    return Probe(width, height, _kept_format(image))
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Convert to RGB/RGBA/L(A) in sRGB, using the embedded ICC profile when there is one."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        image = image.point(lambda value: value / 256, "F") if image.mode != "I" else image
+        return image.convert("L")
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode == "PA":
+        image = image.convert("RGBA")
+    profile = image.info.get("icc_profile")
+    if profile and image.mode in ("RGB", "RGBA", "CMYK", "L"):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            mode = "RGBA" if image.mode == "RGBA" else ("L" if image.mode == "L" else "RGB")
+            if mode == "L":
+                return image  # grey profiles: leave the grey ramp as it is
+            converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=mode)
+            if converted is not None:
+                return converted
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # an unusable profile: fall back to Pillow's plain conversion
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):
+        image = image.convert("RGBA" if "A" in image.mode else "RGB")
+    return image
+
+
+def _flatten(image: Image.Image, background: str) -> Image.Image:
+    if image.mode not in ("RGBA", "LA"):
+        return image
+    base = Image.new("RGB", image.size, background)
+    base.paste(image.convert("RGBA"), mask=image.getchannel("A"))
+    return base
+
+
+def render(data: bytes, spec: Spec, max_bytes: int, max_pixels: int) -> Rendered:
+    """Make one variant of ``data`` as ``spec`` says. Raises SourceTooLarge or Undecodable for bad input."""
+    image = _open(data, max_bytes, max_pixels)
+    fmt = spec.format or _kept_format(image)
+    orientation = _orientation(image)
+    src_w, src_h = image.size
+    if orientation in _SWAPPING_ORIENTATIONS:
+        src_w, src_h = src_h, src_w
+    out_w, out_h = output_size(src_w, src_h, spec)
+    try:
+        if image.format == "JPEG":
+            # Shrink on load (DCT scaling) to no less than the size we need; the scale is the same in both
+            # orientations, so it applies to the file's own width and height.
+            scale = max(out_w / src_w, out_h / src_h)
+            image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        image = _to_srgb(image)
+        box = None
+        if spec.fit == "cover":
+            # Crop the box's aspect ratio around the centre, in the (possibly draft-reduced) image.
+            ratio = out_w / out_h
+            w, h = image.size
+            crop_w, crop_h = (h * ratio, h) if w / h > ratio else (w, w / ratio)
+            left, top = (w - crop_w) / 2, (h - crop_h) / 2
+            box = (left, top, left + crop_w, top + crop_h)
+        if (out_w, out_h) != image.size or box:
+            image = image.resize((out_w, out_h), Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise Undecodable(f"source could not be decoded: {exc}") from None
+    return Rendered(_encode(image, fmt, spec), fmt, out_w, out_h)
+
+
+def _encode(image: Image.Image, fmt: str, spec: Spec) -> bytes:
+    image.info = {}  # strip every piece of metadata (EXIF, GPS, XMP, the source's ICC profile)
+    if fmt == "jpeg":
+        image = _flatten(image, spec.background)
+        options = {"quality": spec.quality, "optimize": True}
+    elif fmt == "webp":
+        options = {"quality": spec.quality, "method": 4}
+    elif fmt == "avif":
+        options = {"quality": spec.quality, "speed": 8, "max_threads": 1}
+    elif fmt == "gif":
+        image = image.convert("P", palette=Image.Palette.ADAPTIVE) if image.mode not in ("P", "L") else image
+        options = {}
+    else:
+        options = {"optimize": False, "compress_level": 6}
+    out = io.BytesIO()
+    image.save(out, PILLOW_FORMATS[fmt], **options)
+    return out.getvalue()

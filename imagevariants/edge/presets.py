@@ -1,0 +1,248 @@
+"""Presets and the baked presets document (schema in docs/reference/presets-document.md).
+
+A :class:`Spec` is one output of a preset revision (one format). Its fingerprint covers every parameter that
+affects the output bytes plus the pipeline version, so an edit yields new keys and old variants stay immutable.
+The :class:`Document` lists, for each preset, the fingerprints of its current outputs and every revision the
+edge still serves; the edge serves exactly those and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .keys import EXTENSIONS, FINGERPRINT_RE, PREFIX_RE, PRESET_NAME_RE, VariantKey, build_key
+from .pipeline import PIPELINE_VERSION
+
+SCHEMA_VERSION = 1
+FITS = ("contain", "cover")
+OUTPUT_FORMATS = tuple(EXTENSIONS)  # jpeg, png, webp, avif, gif
+MAX_DIMENSION = 8192
+
+DEFAULT_LIMITS = {"max_source_pixels": 50_000_000, "max_source_bytes": 40 * 1024 * 1024}
+DEFAULT_CACHE_CONTROL = {
+    "variant": "public, max-age=31536000, immutable",
+    "error": "public, max-age=60",
+    "alias": "public, max-age=300",
+    "uncached": "no-store",
+}
+
+
+class DocumentError(ValueError):
+    """The presets document is malformed; the message names the offending field."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One output of a preset revision. ``format`` None keeps the source's format."""
+
+    width: int
+    height: int | None = None
+    fit: str = "contain"
+    quality: int = 80
+    format: str | None = None
+    background: str = "#ffffff"
+
+    def __post_init__(self) -> None:
+        for name in ("width", "height", "quality"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise DocumentError(f"{name} must be an integer, not {value!r}")
+        if not 1 <= self.width <= MAX_DIMENSION:
+            raise DocumentError(f"width must be between 1 and {MAX_DIMENSION}, not {self.width}")
+        if self.height is not None and not 1 <= self.height <= MAX_DIMENSION:
+            raise DocumentError(f"height must be between 1 and {MAX_DIMENSION}, not {self.height}")
+        if self.fit not in FITS:
+            raise DocumentError(f"fit must be one of {', '.join(FITS)}, not {self.fit!r}")
+        if self.fit == "cover" and self.height is None:
+            raise DocumentError("fit 'cover' needs a height")
+        if not 1 <= self.quality <= 100:
+            raise DocumentError(f"quality must be between 1 and 100, not {self.quality}")
+        if self.format is not None and self.format not in OUTPUT_FORMATS:
+            raise DocumentError(f"format must be one of {', '.join(OUTPUT_FORMATS)} or null, not {self.format!r}")
+        if not (isinstance(self.background, str) and len(self.background) == 7 and self.background[0] == "#"):
+            raise DocumentError(f"background must be a colour like '#ffffff', not {self.background!r}")
+        try:
+            int(self.background[1:], 16)
+        except ValueError:
+            raise DocumentError(f"background must be a colour like '#ffffff', not {self.background!r}") from None
+
+    @property
+    def fingerprint(self) -> str:
+        """Eight hex digits of SHA-256 over the canonical JSON of the spec and the pipeline version."""
+        payload = json.dumps({"pipeline": PIPELINE_VERSION, **asdict(self)}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode("ascii")).hexdigest()[:8]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Spec:
+        if not isinstance(data, Mapping):
+            raise DocumentError(f"a revision must be an object, not {data!r}")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise DocumentError(f"unknown revision field(s): {', '.join(sorted(unknown))}")
+        if "width" not in data:
+            raise DocumentError("a revision needs a width")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Output:
+    """A spec with its fingerprint, as the tags use it."""
+
+    preset: str
+    spec: Spec
+    fingerprint: str
+
+    def key(self, source_key: str, prefix: str) -> str:
+        return build_key(source_key, self.preset, self.fingerprint, self.spec.format, prefix)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A preset's current outputs (primary first) and every revision the edge serves, by fingerprint."""
+
+    current: tuple[str, ...]
+    revisions: Mapping[str, Spec]
+
+    def outputs(self, name: str) -> list[Output]:
+        return [Output(name, self.revisions[fp], fp) for fp in self.current]
+
+
+@dataclass(frozen=True)
+class Document:
+    """The presets document baked into the edge bundle (and used by the tags and the local edge)."""
+
+    presets: Mapping[str, Preset]
+    prefix: str = "_v/"
+    limits: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    cache_control: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CACHE_CONTROL))
+    pipeline: str = PIPELINE_VERSION
+
+    # -- building ---------------------------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        current: Mapping[str, Iterable[Spec]],
+        served: Mapping[str, Iterable[Spec]] | None = None,
+        prefix: str = "_v/",
+        limits: Mapping[str, int] | None = None,
+        cache_control: Mapping[str, str] | None = None,
+    ) -> Document:
+        """Make a document from each preset's current specs (primary first) plus earlier specs still served.
+
+        Earlier specs of presets that no longer exist are dropped: their URLs stop being generated.
+        """
+        presets = {}
+        for name, specs in sorted(current.items()):
+            specs = list(specs)
+            revisions = {s.fingerprint: s for s in (served or {}).get(name, ())}
+            revisions.update({s.fingerprint: s for s in specs})
+            presets[name] = Preset(tuple(s.fingerprint for s in specs), dict(sorted(revisions.items())))
+        document = cls(
+            presets,
+            prefix,
+            {**DEFAULT_LIMITS, **(limits or {})},
+            {**DEFAULT_CACHE_CONTROL, **(cache_control or {})},
+        )
+        return cls.from_dict(document.to_dict())  # one validation path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "pipeline": self.pipeline,
+            "prefix": self.prefix,
+            "limits": dict(self.limits),
+            "cache_control": dict(self.cache_control),
+            "presets": {
+                name: {
+                    "current": list(p.current),
+                    "revisions": {fp: asdict(spec) for fp, spec in p.revisions.items()},
+                }
+                for name, p in self.presets.items()
+            },
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no whitespace, so equal documents are equal bytes."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
+    # -- loading ----------------------------------------------------------------------------------------------
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Document:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise DocumentError(f"presets document is not JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Document:
+        """Validate a decoded document, raising :class:`DocumentError` that names the offending field."""
+        if not isinstance(data, dict):
+            raise DocumentError("presets document must be a JSON object")
+        if data.get("schema") != SCHEMA_VERSION:
+            raise DocumentError(f"unsupported schema {data.get('schema')!r}; this edge reads {SCHEMA_VERSION}")
+        if data.get("pipeline") != PIPELINE_VERSION:
+            raise DocumentError(
+                f"document made for pipeline {data.get('pipeline')!r}, this edge runs {PIPELINE_VERSION!r}"
+            )
+        prefix = data.get("prefix")
+        if not isinstance(prefix, str) or not PREFIX_RE.match(prefix):
+            raise DocumentError(f"prefix must be path segments ending in '/', such as '_v/', not {prefix!r}")
+        limits = {**DEFAULT_LIMITS, **data.get("limits", {})}
+        for name, value in limits.items():
+            if name not in DEFAULT_LIMITS or not isinstance(value, int) or value < 1:
+                raise DocumentError(f"limits.{name} must be a known positive integer limit, not {value!r}")
+        cache_control = {**DEFAULT_CACHE_CONTROL, **data.get("cache_control", {})}
+        if set(cache_control) != set(DEFAULT_CACHE_CONTROL) or not all(
+            isinstance(v, str) and v.isprintable() for v in cache_control.values()
+        ):
+            raise DocumentError(f"cache_control must map {', '.join(DEFAULT_CACHE_CONTROL)} to header values")
+        presets = {}
+        raw_presets = data.get("presets")
+        if not isinstance(raw_presets, dict):
+            raise DocumentError("presets must be an object")
+        for name, raw in raw_presets.items():
+            if not PRESET_NAME_RE.match(name):
+                raise DocumentError(f"preset name {name!r} must be a lower-case slug without dots")
+            if not isinstance(raw, dict) or not isinstance(raw.get("revisions"), dict):
+                raise DocumentError(f"presets.{name} needs a revisions object")
+            revisions = {}
+            for fp, spec_data in raw["revisions"].items():
+                try:
+                    spec = Spec.from_dict(spec_data)
+                except (DocumentError, TypeError) as exc:
+                    raise DocumentError(f"presets.{name}.revisions.{fp}: {exc}") from None
+                if not FINGERPRINT_RE.match(fp) or spec.fingerprint != fp:
+                    raise DocumentError(f"presets.{name}.revisions.{fp}: fingerprint does not match the spec")
+                revisions[fp] = spec
+            current = raw.get("current")
+            if not isinstance(current, list) or not current or any(fp not in revisions for fp in current):
+                raise DocumentError(f"presets.{name}.current must list fingerprints of its revisions")
+            presets[name] = Preset(tuple(current), revisions)
+        return cls(presets, prefix, limits, cache_control, data["pipeline"])
+
+    # -- serving ----------------------------------------------------------------------------------------------
+    def resolve(self, variant: VariantKey) -> tuple[Spec, str] | None:
+        """Return the spec and the source key a parsed variant key asks for, or None if not served."""
+        preset = self.presets.get(variant.preset)
+        spec = preset.revisions.get(variant.fingerprint) if preset else None
+        if spec is None:
+            return None
+        if spec.format is None:
+            return spec, variant.rest
+        suffix = "." + EXTENSIONS[spec.format]
+        if not variant.rest.endswith(suffix) or len(variant.rest) == len(suffix):
+            return None
+        return spec, variant.rest[: -len(suffix)]
+
+    def outputs(self, preset: str) -> list[Output]:
+        """The current outputs of a preset, primary first; KeyError when the preset is not in the document."""
+        return self.presets[preset].outputs(preset)

@@ -1,0 +1,89 @@
+"""Where the edge reads sources and writes variants: a small interface, and its S3 implementation."""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Protocol
+
+from .errors import SourceMissing, SourceTooLarge
+
+_S3_DOMAIN_RE = re.compile(
+    r"^(?P<bucket>.+?)\.s3(?:[.-](?:dualstack\.)?(?P<region>[a-z]{2}(?:-[a-z]+)+-\d))?\.amazonaws\.com$"
+)
+
+
+class Store(Protocol):
+    """Read a source, write a variant. Implementations: :class:`S3Store` here, the Django storage adapter."""
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        """Return the object's bytes; raise SourceMissing, or SourceTooLarge above ``max_bytes``."""
+        ...
+
+    def write(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        """Store a variant with real Content-Type and Cache-Control; raise any exception on failure."""
+        ...
+
+
+@functools.lru_cache(maxsize=8)
+def s3_client(region: str) -> Any:
+    """One client per region per container. No endpoint is passed, so ``AWS_ENDPOINT_URL_S3`` is honoured."""
+    import boto3  # in the Lambda runtime; imported late so that the pipeline works without it
+
+    return boto3.client("s3", region_name=region)
+
+
+def parse_origin(origin: dict[str, Any]) -> tuple[str, str, str]:
+    """Return (bucket, region, key prefix) of a CloudFront event's S3 origin."""
+    s3 = origin["s3"]
+    match = _S3_DOMAIN_RE.match(s3["domainName"])
+    if not match:
+        raise ValueError(f"not an S3 origin domain: {s3['domainName']!r}")
+    region = s3.get("region") or match.group("region") or "us-east-1"
+    path = s3.get("path", "").strip("/")
+    return match.group("bucket"), region, f"{path}/" if path else ""
+
+
+class S3Store:
+    """Sources and variants in one S3 bucket, under the origin path if the distribution has one."""
+
+    def __init__(self, bucket: str, region: str, key_prefix: str = "") -> None:
+        self.bucket, self.region, self.key_prefix = bucket, region, key_prefix
+
+    @classmethod
+    def from_origin(cls, origin: dict[str, Any]) -> S3Store:
+        return cls(*parse_origin(origin))
+
+    @property
+    def client(self) -> Any:
+        return s3_client(self.region)
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.key_prefix + key)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "403", "AccessDenied", "NotFound"):
+                raise SourceMissing(f"no source at {key!r}") from None
+            raise
+        body = response["Body"]
+        try:
+            if response.get("ContentLength", 0) > max_bytes:
+                raise SourceTooLarge(f"source is {response['ContentLength']} bytes, over the limit of {max_bytes}")
+            data = body.read(max_bytes + 1)
+        finally:
+            body.close()
+        if len(data) > max_bytes:
+            raise SourceTooLarge(f"source is over the limit of {max_bytes} bytes")
+        return data
+
+    def write(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=self.key_prefix + key,
+            Body=data,
+            ContentType=content_type,
+            CacheControl=cache_control,
+        )
