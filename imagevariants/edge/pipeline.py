@@ -10,7 +10,19 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import (  # the decoders of INPUT_FORMATS, registered without importing every Pillow plugin
+    AvifImagePlugin,  # noqa: F401
+    BmpImagePlugin,  # noqa: F401
+    GifImagePlugin,  # noqa: F401
+    Image,
+    ImageCms,
+    ImageOps,
+    JpegImagePlugin,  # noqa: F401
+    PngImagePlugin,  # noqa: F401
+    TiffImagePlugin,  # noqa: F401
+    UnidentifiedImageError,
+    WebPImagePlugin,  # noqa: F401
+)
 
 from .errors import SourceTooLarge, Undecodable
 
@@ -20,8 +32,9 @@ if TYPE_CHECKING:
 #: Bump when a change to this module changes output bytes: it is part of every fingerprint.
 PIPELINE_VERSION = "1"
 
-#: Formats the pipeline decodes. Pillow's other plugins (EPS through Ghostscript, among others) are never tried.
-INPUT_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "AVIF", "TIFF", "BMP")
+#: Formats the pipeline decodes (JPEG covers MPO, which shares its decoder). Pillow's other plugins
+#: (EPS through Ghostscript, among others) are never tried.
+INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "AVIF", "TIFF", "BMP")
 PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF", "gif": "GIF"}
 CONTENT_TYPES = {
     "jpeg": "image/jpeg",

@@ -47,8 +47,9 @@ def parse_origin(origin: dict[str, Any]) -> tuple[str, str, str]:
 class S3Store:
     """Sources and variants in one S3 bucket, under the origin path if the distribution has one."""
 
-    def __init__(self, bucket: str, region: str, key_prefix: str = "") -> None:
+    def __init__(self, bucket: str, region: str, key_prefix: str = "", client: Any = None) -> None:
         self.bucket, self.region, self.key_prefix = bucket, region, key_prefix
+        self._client = client
 
     @classmethod
     def from_origin(cls, origin: dict[str, Any]) -> S3Store:
@@ -56,7 +57,7 @@ class S3Store:
 
     @property
     def client(self) -> Any:
-        return s3_client(self.region)
+        return self._client or s3_client(self.region)
 
     def read(self, key: str, max_bytes: int) -> bytes:
         from botocore.exceptions import ClientError

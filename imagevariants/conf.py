@@ -1,0 +1,78 @@
+"""The ``IMAGEVARIANTS`` settings namespace: defaults merged in a cached getter that ``setting_changed`` resets."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from .edge.presets import DEFAULT_LIMITS
+
+DEFAULTS: dict[str, Any] = {
+    # CloudFront base URL (https://d111111abcdef8.cloudfront.net). Empty: the local edge serves variants.
+    "CDN_URL": "",
+    # Key prefix under which every variant lives; the edge may write only there.
+    "VARIANT_PREFIX": "_v/",
+    # Alias in STORAGES of the storage that holds the sources (and, on the local edge, the variants).
+    "STORAGE": "default",
+    # S3 bucket of the sources; None falls back to django-storages' AWS_STORAGE_BUCKET_NAME.
+    "BUCKET": None,
+    # Where uploaded SourceImage files go in the storage.
+    "UPLOAD_TO": "images/",
+    # Deployment of the edge function.
+    "FUNCTION_NAME": "imagevariants-edge",
+    "ROLE_NAME": "imagevariants-edge",
+    "DISTRIBUTION_ID": "",
+    "REGION": "us-east-1",
+    "RUNTIME": "python3.12",
+    "MEMORY_MB": 1536,
+    # Limits baked into the presets document.
+    "MAX_SOURCE_PIXELS": DEFAULT_LIMITS["max_source_pixels"],
+    "MAX_SOURCE_BYTES": DEFAULT_LIMITS["max_source_bytes"],
+    # How long a process trusts its copy of the published presets before asking the database again.
+    "PRESETS_CACHE_SECONDS": 30,
+}
+
+
+@functools.cache
+def get_settings() -> dict[str, Any]:
+    """The merged settings. Unknown options raise ImproperlyConfigured naming them."""
+    user = getattr(settings, "IMAGEVARIANTS", {}) or {}
+    if not isinstance(user, dict):
+        raise ImproperlyConfigured("IMAGEVARIANTS must be a dict.")
+    unknown = sorted(set(user) - set(DEFAULTS))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"Unknown IMAGEVARIANTS option(s): {', '.join(unknown)}. Known options: {', '.join(DEFAULTS)}."
+        )
+    merged = {**DEFAULTS, **user}
+    if merged["BUCKET"] is None:
+        merged["BUCKET"] = getattr(settings, "AWS_STORAGE_BUCKET_NAME", None)
+    return merged
+
+
+def get(name: str) -> Any:
+    """One merged setting."""
+    return get_settings()[name]
+
+
+def local_mode() -> bool:
+    """True when no CDN is configured: variants are served by the local edge and preset edits apply at once."""
+    return not get("CDN_URL")
+
+
+def limits() -> dict[str, int]:
+    return {"max_source_pixels": get("MAX_SOURCE_PIXELS"), "max_source_bytes": get("MAX_SOURCE_BYTES")}
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("IMAGEVARIANTS", "AWS_STORAGE_BUCKET_NAME", "STORAGES"):
+        get_settings.cache_clear()
+        from . import publishing
+
+        publishing.forget()

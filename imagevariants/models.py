@@ -1,0 +1,204 @@
+"""Presets (drafts until published), tracked source images, and the history of publications to the edge."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from PIL import features
+
+from . import conf
+from .edge.errors import EdgeError
+from .edge.keys import PRESET_NAME_RE
+from .edge.pipeline import probe
+from .edge.presets import MAX_DIMENSION, Spec
+
+FORMAT_FEATURES = {"webp": "webp", "avif": "avif"}
+
+
+def encodable(fmt: str) -> bool:
+    """Whether the installed Pillow can encode ``fmt`` (WebP and AVIF are optional in Pillow builds)."""
+    feature = FORMAT_FEATURES.get(fmt)
+    return feature is None or bool(features.check(feature))
+
+
+class VariantPreset(models.Model):
+    """A named output size and encoding. Editing makes a new revision with a new fingerprint (new URLs)."""
+
+    class Fit(models.TextChoices):
+        CONTAIN = "contain", _("Contain: fit inside the box, never upscale")
+        COVER = "cover", _("Cover: fill the box and crop")
+
+    class Format(models.TextChoices):
+        KEEP = "", _("Same as the source")
+        JPEG = "jpeg", "JPEG"
+        PNG = "png", "PNG"
+        WEBP = "webp", "WebP"
+        AVIF = "avif", "AVIF"
+
+    dimension = [MinValueValidator(1), MaxValueValidator(MAX_DIMENSION)]
+
+    name = models.CharField(
+        _("name"),
+        max_length=40,
+        unique=True,
+        validators=[RegexValidator(PRESET_NAME_RE, _("Use lower-case letters, digits, - and _ (no dots)."))],
+        help_text=_("Short slug used in templates and URLs, such as sm, md, lg."),
+    )
+    width = models.PositiveIntegerField(_("width"), validators=dimension, help_text=_("Output width in pixels."))
+    height = models.PositiveIntegerField(
+        _("height"), null=True, blank=True, validators=dimension, help_text=_("Optional box height in pixels.")
+    )
+    fit = models.CharField(_("fit"), max_length=8, choices=Fit.choices, default=Fit.CONTAIN)
+    quality = models.PositiveSmallIntegerField(
+        _("quality"), default=80, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    format = models.CharField(_("format"), max_length=4, choices=Format.choices, default=Format.KEEP, blank=True)
+    avif = models.BooleanField(_("also AVIF"), default=True, help_text=_("An AVIF <source> in {% picture %}."))
+    webp = models.BooleanField(_("also WebP"), default=True, help_text=_("A WebP <source> in {% picture %}."))
+    background = models.CharField(
+        _("background"),
+        max_length=7,
+        default="#ffffff",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #ffffff."))],
+        help_text=_("Colour that transparent areas get in JPEG output."),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["width", "name"]
+        verbose_name = _("variant preset")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.fit == self.Fit.COVER and not self.height:
+            errors["height"] = _("Cover needs a height: it fills a width x height box.")
+        wanted = {"format": self.format, "avif": "avif" if self.avif else "", "webp": "webp" if self.webp else ""}
+        for field, fmt in wanted.items():
+            if fmt and not encodable(fmt):
+                errors[field] = _("This server's Pillow cannot encode %(fmt)s.") % {"fmt": fmt.upper()}
+        if errors:
+            raise ValidationError(errors)
+
+    def specs(self) -> list[Spec]:
+        """This revision's outputs: the primary format first, then the alternates <picture> offers."""
+        base = {
+            "width": self.width,
+            "height": self.height or None,
+            "fit": self.fit,
+            "quality": self.quality,
+            "background": self.background.lower(),
+        }
+        specs = [Spec(**base, format=self.format or None)]
+        for fmt, wanted in (("avif", self.avif), ("webp", self.webp)):
+            if wanted and fmt != self.format:
+                specs.append(Spec(**base, format=fmt))
+        return specs
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint of the primary output (the one in the fallback ``<img>``)."""
+        return self.specs()[0].fingerprint
+
+
+def _source_storage():
+    return storages[conf.get("STORAGE")]
+
+
+def _upload_to(instance: SourceImage, filename: str) -> str:
+    return f"{conf.get('UPLOAD_TO').strip('/')}/{filename}"
+
+
+class SourceImage(models.Model):
+    """An original image on the configured storage, with what templates need to know without touching it."""
+
+    file = models.ImageField(_("file"), upload_to=_upload_to, storage=_source_storage, max_length=500)
+    alt = models.CharField(_("alt text"), max_length=300, blank=True)
+    width = models.PositiveIntegerField(_("width"), editable=False, default=0)
+    height = models.PositiveIntegerField(_("height"), editable=False, default=0)
+    format = models.CharField(_("format"), max_length=8, editable=False, blank=True)
+    bytes = models.PositiveBigIntegerField(_("bytes"), editable=False, default=0)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, editable=False, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("source image")
+
+    def __str__(self) -> str:
+        return self.file.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.file and (not self.file._committed or not self.sha256):
+            self.read_metadata()
+        super().save(*args, **kwargs)
+
+    @property
+    def key(self) -> str:
+        """The storage name of the original, which variant keys are built on."""
+        return self.file.name
+
+    def clean(self) -> None:
+        if self.file and not self.file._committed:
+            self.read_metadata()
+
+    def read_metadata(self) -> None:
+        """Fill width, height (EXIF orientation applied), format, bytes and hash from the file itself."""
+        limits = conf.limits()
+        self.file.open("rb")
+        try:
+            self.file.seek(0)
+            data = self.file.read(limits["max_source_bytes"] + 1)
+            self.file.seek(0)
+        finally:
+            if self.file._committed:
+                self.file.close()
+        try:
+            info = probe(data, limits["max_source_bytes"], limits["max_source_pixels"])
+        except EdgeError as exc:
+            raise ValidationError({"file": str(exc)}) from None
+        self.width, self.height, self.format = info.width, info.height, info.format
+        self.bytes = len(data)
+        self.sha256 = hashlib.sha256(data).hexdigest()
+
+
+class EdgeDeployment(models.Model):
+    """One publication of the presets: to the local edge at once, or to CloudFront by ``deploy_edge``."""
+
+    class Target(models.TextChoices):
+        LOCAL = "local", _("Local edge")
+        CLOUDFRONT = "cloudfront", _("CloudFront")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("In progress")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    created_at = models.DateTimeField(_("started"), auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    created_by = models.CharField(_("by"), max_length=200, blank=True, help_text=_("User or host."))
+    target = models.CharField(_("target"), max_length=10, choices=Target.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    document = models.JSONField(_("presets document"))
+    document_sha256 = models.CharField(_("document SHA-256"), max_length=64)
+    bundle_sha256 = models.CharField(_("bundle SHA-256"), max_length=64, blank=True)
+    function_arn = models.CharField(_("function version ARN"), max_length=300, blank=True)
+    distribution_id = models.CharField(_("distribution"), max_length=100, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        get_latest_by = ["created_at", "pk"]
+        verbose_name = _("edge deployment")
+        permissions = [("deploy_edge", _("Can publish presets to the edge"))]
+
+    def __str__(self) -> str:
+        return f"{self.get_target_display()} {self.created_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"

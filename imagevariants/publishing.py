@@ -1,0 +1,100 @@
+"""Which presets the edge serves: the document of the last successful publication, cached per process.
+
+Presets edited in the admin are drafts until published. On the local edge (no CDN configured) every edit is
+published at once; with a CDN, ``manage.py deploy_edge`` publishes. Tags only use published presets, so an URL
+is never one the deployed edge cannot serve.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+from django.utils import timezone
+
+from . import conf
+from .edge.presets import Document
+from .models import EdgeDeployment, VariantPreset
+
+_lock = threading.Lock()
+_cached: tuple[float, Document | None] | None = None
+
+
+def forget() -> None:
+    """Drop this process's copy of the published document (after a publication or a settings change)."""
+    global _cached
+    _cached = None
+
+
+def last_deployment(target: str | None = None) -> EdgeDeployment | None:
+    deployments = EdgeDeployment.objects.filter(status=EdgeDeployment.Status.SUCCEEDED)
+    if target:
+        deployments = deployments.filter(target=target)
+    return deployments.order_by("-created_at", "-pk").first()
+
+
+def _target() -> str:
+    return EdgeDeployment.Target.LOCAL if conf.local_mode() else EdgeDeployment.Target.CLOUDFRONT
+
+
+def published_document() -> Document | None:
+    """The document the edge serves now, or None if nothing was published. At most one query per TTL."""
+    global _cached
+    now = time.monotonic()
+    cached = _cached
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    with _lock:
+        deployment = last_deployment(_target())
+        document = Document.from_dict(deployment.document) if deployment else None
+        if document is None and conf.local_mode():
+            document = Document.from_dict(publish_locally().document)
+        _cached = (now + conf.get("PRESETS_CACHE_SECONDS"), document)
+        return document
+
+
+def draft_document() -> Document:
+    """The document the current presets would publish: their current revisions plus every revision still served."""
+    previous = last_deployment(_target())
+    served = {}
+    if previous:
+        for name, preset in Document.from_dict(previous.document).presets.items():
+            served[name] = list(preset.revisions.values())
+    return Document.build(
+        {p.name: p.specs() for p in VariantPreset.objects.all()},
+        served,
+        prefix=conf.get("VARIANT_PREFIX"),
+        limits=conf.limits(),
+    )
+
+
+def record(document: Document, target: str, by: str = "", **fields) -> EdgeDeployment:
+    """Store one publication of ``document``; a succeeded one becomes what the tags use."""
+    deployment = EdgeDeployment.objects.create(
+        target=target,
+        created_by=by or socket.gethostname(),
+        document=document.to_dict(),
+        document_sha256=document.sha256,
+        **fields,
+    )
+    return deployment
+
+
+def publish_locally(by: str = "") -> EdgeDeployment:
+    """Publish the presets to the local edge (a no-op returning the last publication when nothing changed)."""
+    document = draft_document()
+    previous = last_deployment(EdgeDeployment.Target.LOCAL)
+    if previous and previous.document_sha256 == document.sha256:
+        return previous
+    return record(
+        document, EdgeDeployment.Target.LOCAL, by, status=EdgeDeployment.Status.SUCCEEDED, finished_at=timezone.now()
+    )
+
+
+def preset_state(preset: VariantPreset, published: Document | None) -> str:
+    """'live', 'draft' (edited since published) or 'unpublished' (never published)."""
+    if published is None or preset.name not in published.presets:
+        return "unpublished"
+    current = published.presets[preset.name].current
+    return "live" if list(current) == [s.fingerprint for s in preset.specs()] else "draft"

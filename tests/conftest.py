@@ -1,0 +1,82 @@
+"""Fixtures shared by the Django-side tests: a real S3-speaking server (moto) on 127.0.0.1, presets, sources."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.core.files.base import ContentFile
+
+from tests import images
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 (S3, Lambda, IAM, CloudFront), reached over HTTP by boto3 as in production."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point every boto3 client at the moto server through botocore's standard variables, with fake credentials."""
+    import requests
+
+    from imagevariants.edge import store
+
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    store.s3_client.cache_clear()
+    yield moto_server
+    store.s3_client.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_published_cache() -> Iterator[None]:
+    from imagevariants import publishing
+
+    publishing.forget()
+    yield
+    publishing.forget()
+
+
+@pytest.fixture
+def presets(db):
+    """The article's presets sm/md/lg/xl (100/250/700/1200 px), keeping the source's format, with AVIF and WebP."""
+    from imagevariants.models import VariantPreset
+
+    return {
+        name: VariantPreset.objects.create(name=name, width=width, quality=80)
+        for name, width in {"sm": 100, "md": 250, "lg": 700, "xl": 1200}.items()
+    }
+
+
+@pytest.fixture
+def source(db, settings):
+    """A tracked 800x600 JPEG on the filesystem storage."""
+    from imagevariants.models import SourceImage
+
+    image = SourceImage(alt="A test picture")
+    image.file.save("photo.jpg", ContentFile(images.jpeg(800, 600)), save=False)
+    image.save()
+    return image
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's event loop beside the live server
