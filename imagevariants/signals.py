@@ -25,4 +25,5 @@ def publish_local_edit(sender: type, **kwargs: Any) -> None:
 def forget_published(sender: type, **kwargs: Any) -> None:
     from .publishing import forget
 
+    forget()  # this process sees the change at once, and again once it is committed
     transaction.on_commit(forget)

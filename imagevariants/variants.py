@@ -115,16 +115,17 @@ def parse_presets(presets: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def candidates(source: object, presets: str | list[str], fmt: str | None = None) -> list[Candidate]:
-    """The variants for a srcset, narrowest first. Widths above a known source width are left out."""
+    """The variants for a srcset, narrowest first. Presets wider than a source of known width are left out."""
     ref = as_source(source)
-    found = sorted((candidate(ref, name, fmt) for name in parse_presets(presets)), key=lambda c: c.descriptor_width)
+    found = sorted(
+        (candidate(ref, name, fmt) for name in parse_presets(presets)),
+        key=lambda c: (c.descriptor_width, c.nominal_width),
+    )
     if not ref.size:
         return found
-    kept: dict[int, Candidate] = {}
-    for item in found:
-        # A preset wider than the source gives the source's own width: keep one candidate per real width.
-        kept.setdefault(item.width, item)
-    return list(kept.values())
+    # Presets wider than the source would only repeat the source's own width: leave them out (keep one).
+    fitting = [c for c in found if c.nominal_width <= ref.size[0]]
+    return fitting or found[:1]
 
 
 def srcset(source: object, presets: str | list[str], fmt: str | None = None) -> str:

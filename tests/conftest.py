@@ -48,6 +48,12 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path) -> None:
+    """Each test gets its own empty media folder."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(autouse=True)
 def _fresh_published_cache() -> Iterator[None]:
     from imagevariants import publishing
 
@@ -57,14 +63,18 @@ def _fresh_published_cache() -> Iterator[None]:
 
 
 @pytest.fixture
-def presets(db):
-    """The article's presets sm/md/lg/xl (100/250/700/1200 px), keeping the source's format, with AVIF and WebP."""
+def presets(db, django_capture_on_commit_callbacks):
+    """The article's presets sm/md/lg/xl (100/250/700/1200 px), keeping the source's format, with AVIF and WebP.
+
+    Created as an editor would: each save's transaction commits (on the local edge, that publishes them).
+    """
     from imagevariants.models import VariantPreset
 
-    return {
-        name: VariantPreset.objects.create(name=name, width=width, quality=80)
-        for name, width in {"sm": 100, "md": 250, "lg": 700, "xl": 1200}.items()
-    }
+    with django_capture_on_commit_callbacks(execute=True):
+        return {
+            name: VariantPreset.objects.create(name=name, width=width, quality=80)
+            for name, width in {"sm": 100, "md": 250, "lg": 700, "xl": 1200}.items()
+        }
 
 
 @pytest.fixture

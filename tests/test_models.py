@@ -1,0 +1,107 @@
+"""Presets and tracked sources."""
+
+import hashlib
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+
+from imagevariants.models import SourceImage, VariantPreset
+from tests import images
+
+pytestmark = pytest.mark.django_db
+
+
+def make_source(name, data):
+    source = SourceImage()
+    source.file.save(name, ContentFile(data), save=False)
+    source.save()
+    return source
+
+
+def test_source_metadata_filled_on_save():
+    data = images.jpeg(640, 480)
+    source = make_source("a.jpg", data)
+    source.refresh_from_db()
+    assert (source.width, source.height, source.format) == (640, 480, "jpeg")
+    assert source.bytes == len(data)
+    assert source.sha256 == hashlib.sha256(data).hexdigest()
+    assert source.key == "images/a.jpg"
+
+
+@pytest.mark.parametrize("orientation, size", [(1, (640, 480)), (3, (640, 480)), (6, (480, 640)), (8, (480, 640))])
+def test_source_size_follows_exif_orientation(orientation, size):
+    source = make_source("phone.jpg", images.jpeg(640, 480, orientation=orientation))
+    assert (source.width, source.height) == size
+
+
+def test_png_source():
+    source = make_source("alpha.png", images.png(300, 200))
+    assert (source.width, source.height, source.format) == (300, 200, "png")
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image at all", images.jpeg()[:200]])
+def test_broken_source_is_a_validation_error_and_saves_nothing(data):
+    source = SourceImage()
+    source.file.save("broken.jpg", ContentFile(data), save=False)
+    with pytest.raises(ValidationError) as excinfo:
+        source.save()
+    assert "file" in excinfo.value.message_dict
+    assert SourceImage.objects.count() == 0
+
+
+def test_source_over_the_pixel_limit_is_refused(settings):
+    settings.IMAGEVARIANTS = {"MAX_SOURCE_PIXELS": 100 * 100}
+    source = SourceImage()
+    source.file.save("big.jpg", ContentFile(images.jpeg(200, 200)), save=False)
+    with pytest.raises(ValidationError, match="over the limit"):
+        source.save()
+
+
+def test_preset_specs_and_fingerprint():
+    preset = VariantPreset(name="md", width=250, quality=80, format="", avif=True, webp=True)
+    specs = preset.specs()
+    assert [s.format for s in specs] == [None, "avif", "webp"]
+    assert preset.fingerprint == specs[0].fingerprint
+    preset.format = "webp"
+    assert [s.format for s in preset.specs()] == ["webp", "avif"]  # no duplicate WebP output
+
+
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"width": 0}, "width"),
+        ({"width": 9000}, "width"),
+        ({"height": 0}, "height"),
+        ({"quality": 0}, "quality"),
+        ({"quality": 101}, "quality"),
+        ({"name": "Bad.Name"}, "name"),
+        ({"fit": "cover"}, "height"),
+        ({"background": "white"}, "background"),
+    ],
+)
+def test_preset_validation_names_the_field(fields, field):
+    preset = VariantPreset(**{"name": "md", "width": 250, "quality": 80, **fields})
+    with pytest.raises(ValidationError) as excinfo:
+        preset.full_clean()
+    assert field in excinfo.value.message_dict
+
+
+def test_format_this_pillow_cannot_encode(monkeypatch):
+    from PIL import features
+
+    monkeypatch.setattr(features, "check", lambda name: name != "avif")
+    preset = VariantPreset(name="md", width=250, format="avif", avif=False)
+    with pytest.raises(ValidationError) as excinfo:
+        preset.full_clean()
+    assert "cannot encode AVIF" in str(excinfo.value.message_dict["format"])
+    preset = VariantPreset(name="md", width=250, avif=True)
+    with pytest.raises(ValidationError) as excinfo:
+        preset.full_clean()
+    assert "avif" in excinfo.value.message_dict
+
+
+def test_duplicate_name_refused(presets):
+    with pytest.raises(ValidationError) as excinfo:
+        VariantPreset(name="md", width=10).full_clean()
+    assert "name" in excinfo.value.message_dict

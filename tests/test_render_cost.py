@@ -1,0 +1,56 @@
+"""Rendering 100 tags makes no storage call at all and at most one query (zero once warm)."""
+
+import pytest
+from django.core.files.storage import FileSystemStorage, storages
+from django.db import connection
+from django.template import Context, Template
+from django.test.utils import CaptureQueriesContext
+
+from imagevariants.models import SourceImage
+
+TEMPLATE = Template(
+    "{% load imagevariants %}{% for s in sources %}"
+    '{% variant_url s "md" %}{% srcset s "sm md lg" %}{% picture s "sm md lg xl" alt=s.alt %}'
+    '{% variant_url s.file "sm" %}{% variant_url s.key "lg" format="webp" %}'
+    "{% endfor %}"
+)
+
+
+class CountingStorage(FileSystemStorage):
+    """A real FileSystemStorage that counts every call the tags could make."""
+
+    calls: list[str] = []
+
+    def __getattribute__(self, name):
+        if name in ("open", "exists", "size", "listdir", "url", "path", "get_modified_time", "save", "delete"):
+            CountingStorage.calls.append(name)
+        return super().__getattribute__(name)
+
+
+@pytest.mark.django_db
+def test_a_page_with_100_tags(presets, source, settings, django_capture_on_commit_callbacks):
+    sources = [source] * 20  # 20 sources x 5 tags = 100 tags
+    storages._storages["default"] = CountingStorage(location=settings.MEDIA_ROOT, base_url=settings.MEDIA_URL)
+    try:
+        CountingStorage.calls.clear()
+        with CaptureQueriesContext(connection) as cold:
+            html = TEMPLATE.render(Context({"sources": sources}))
+        with CaptureQueriesContext(connection) as warm:
+            again = TEMPLATE.render(Context({"sources": sources}))
+    finally:
+        del storages._storages["default"]
+    assert html == again
+    assert html.count("<picture>") == 20 and html.count("/_v/") > 100
+    assert CountingStorage.calls == []
+    assert len(cold.captured_queries) <= 1, cold.captured_queries
+    assert len(warm.captured_queries) == 0, warm.captured_queries
+
+
+@pytest.mark.django_db
+def test_counting_storage_does_count(settings):
+    """The counter above is not blind: a storage call is seen."""
+    storage = CountingStorage(location=settings.MEDIA_ROOT)
+    CountingStorage.calls.clear()
+    storage.exists("x")
+    assert "exists" in CountingStorage.calls
+    assert SourceImage.objects.count() == 0

@@ -1,0 +1,131 @@
+"""Template tags: URLs, srcset, <picture>, escaping, unknown presets and what is published."""
+
+import logging
+import re
+
+import pytest
+from django.core.files.base import ContentFile
+from django.template import Context, Template
+from django.test import override_settings
+
+from imagevariants import publishing
+from imagevariants.models import EdgeDeployment, SourceImage, VariantPreset
+from imagevariants.variants import UnknownPreset
+from tests import images
+
+pytestmark = pytest.mark.django_db
+CDN = {"CDN_URL": "https://d111111abcdef8.cloudfront.net", "BUCKET": "b"}
+
+
+def render(text, **context):
+    return Template("{% load imagevariants %}" + text).render(Context(context))
+
+
+def fp(preset, fmt=None):
+    return next(s.fingerprint for s in preset.specs() if s.format == fmt)
+
+
+def test_variant_url_on_the_local_edge(presets, source):
+    url = render('{% variant_url s "md" %}', s=source)
+    assert url == f"/variants/_v/md.{fp(presets['md'])}/images/photo.jpg"
+    webp = render('{% variant_url s "md" format="webp" %}', s=source)
+    assert webp == f"/variants/_v/md.{fp(presets['md'], 'webp')}/images/photo.jpg.webp"
+
+
+def test_variant_url_with_a_cdn_uses_the_published_presets(presets, source):
+    with override_settings(IMAGEVARIANTS=CDN):
+        # Nothing deployed to CloudFront yet: the tags never emit an URL the edge cannot serve.
+        with pytest.raises(UnknownPreset, match="deploy_edge"), override_settings(DEBUG=True):
+            render('{% variant_url s "md" %}', s=source)
+        publishing.record(
+            publishing.draft_document(), EdgeDeployment.Target.CLOUDFRONT, status=EdgeDeployment.Status.SUCCEEDED
+        )
+        published = f"https://d111111abcdef8.cloudfront.net/_v/md.{fp(presets['md'])}/images/photo.jpg"
+        assert render('{% variant_url s "md" %}', s=source) == published
+        # An edit is a draft until deployed: the URL stays the one the edge serves.
+        presets["md"].width = 260
+        presets["md"].save()
+        publishing.forget()
+        assert render('{% variant_url s "md" %}', s=source) == published
+
+
+def test_local_edit_applies_at_once(presets, source, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        presets["md"].width = 260
+        presets["md"].save()
+    assert render('{% variant_url s "md" %}', s=source).startswith(f"/variants/_v/md.{fp(presets['md'])}/")
+
+
+def test_sources_as_fieldfile_and_key_and_names_are_encoded(presets, source):
+    md = fp(presets["md"])
+    assert render('{% variant_url s "md" %}', s=source.file) == f"/variants/_v/md.{md}/images/photo.jpg"
+    assert (
+        render('{% variant_url "images/my photo é.jpg" "md" %}')
+        == f"/variants/_v/md.{md}/images/my%20photo%20%C3%A9.jpg"
+    )
+
+
+def test_srcset_leaves_out_widths_above_the_source(presets, db):
+    source = SourceImage()
+    source.file.save("small.jpg", ContentFile(images.jpeg(500, 250)), save=False)
+    source.save()
+    value = render('{% srcset s "sm md lg xl" %}', s=source)
+    assert [int(w) for w in re.findall(r" (\d+)w", value)] == [100, 250]
+    assert "lg." not in value and "xl." not in value
+    tiny = SourceImage()
+    tiny.file.save("tiny.jpg", ContentFile(images.jpeg(60, 40)), save=False)
+    tiny.save()
+    # All presets are wider than the source: the narrowest stays, at the source's own width.
+    assert render('{% srcset s "md sm" %}', s=tiny) == f"/variants/_v/sm.{fp(presets['sm'])}/images/tiny.jpg 60w"
+    # Unknown size (a key): every preset, with the preset widths.
+    assert [int(w) for w in re.findall(r" (\d+)w", render('{% srcset "x.jpg" "sm md lg xl" %}'))] == [
+        100,
+        250,
+        700,
+        1200,
+    ]
+
+
+def test_picture(presets, source):
+    html = render('{% picture s "sm md lg xl" sizes="(max-width: 600px) 100vw, 600px" alt=s.alt %}', s=source)
+    assert html.startswith('<picture><source type="image/avif"')
+    assert html.count("<source ") == 2 and 'type="image/webp"' in html
+    img = re.search(r"<img [^>]+>", html).group(0)
+    assert 'loading="lazy"' in img and 'decoding="async"' in img
+    assert 'width="700"' in img and 'height="525"' in img  # the largest variant within the 800x600 source
+    assert f'src="/variants/_v/lg.{fp(presets["lg"])}/images/photo.jpg"' in img
+    assert 'alt="A test picture"' in img
+    assert "xl." not in html  # 1200 > 800: left out everywhere
+    assert 'sizes="(max-width: 600px) 100vw, 600px"' in img
+
+
+def test_picture_attributes_override_and_escape(presets, source):
+    html = render(
+        '{% picture s "sm md" alt=alt loading="eager" class="hero" data_role="x" %}',
+        s=source,
+        alt='"><script>alert(1)</script>',
+    )
+    assert "<script>" not in html
+    assert 'alt="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in html
+    assert 'loading="eager"' in html and 'class="hero"' in html and 'data-role="x"' in html
+
+
+def test_picture_without_alternates(db, source):
+    VariantPreset.objects.create(name="plain", width=100, avif=False, webp=False)
+    html = render('{% picture s "plain" %}', s=source)
+    assert "<source" not in html and "<img " in html
+
+
+def test_unknown_preset_raises_with_debug(presets, source, settings):
+    settings.DEBUG = True
+    with pytest.raises(UnknownPreset, match="'huge'.*sm"):
+        render('{% variant_url s "huge" %}', s=source)
+
+
+def test_unknown_preset_falls_back_to_the_original_and_warns(presets, source, caplog):
+    with caplog.at_level(logging.WARNING, logger="imagevariants"):
+        url = render('{% variant_url s "huge" %}', s=source)
+        html = render('{% picture s "sm huge" alt="x" %}', s=source)
+    assert url == "/media/images/photo.jpg"
+    assert '<img src="/media/images/photo.jpg" alt="x"' in html
+    assert "Unknown image preset 'huge'" in caplog.text
