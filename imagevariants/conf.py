@@ -7,8 +7,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import storages
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.functional import LazyObject, empty
 
 from .edge.presets import DEFAULT_LIMITS
 
@@ -69,10 +71,22 @@ def limits() -> dict[str, int]:
     return {"max_source_pixels": get("MAX_SOURCE_PIXELS"), "max_source_bytes": get("MAX_SOURCE_BYTES")}
 
 
+class _SourceStorage(LazyObject):
+    """The storage named by ``STORAGE``, looked up on first use and again after a settings change."""
+
+    def _setup(self) -> None:
+        self._wrapped = storages[get("STORAGE")]
+
+
+#: The storage that holds the sources (and, on the local edge, the variants).
+source_storage = _SourceStorage()
+
+
 @receiver(setting_changed)
 def _reset(*, setting: str, **kwargs: Any) -> None:
     if setting in ("IMAGEVARIANTS", "AWS_STORAGE_BUCKET_NAME", "STORAGES"):
         get_settings.cache_clear()
+        source_storage._wrapped = empty
         from . import publishing
 
         publishing.forget()

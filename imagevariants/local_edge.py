@@ -12,7 +12,6 @@ import mimetypes
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
-from django.core.files.storage import storages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
@@ -93,7 +92,7 @@ def to_http_response(response: dict[str, Any], mount: str = "/") -> HttpResponse
 @require_safe
 def serve(request: HttpRequest, key: str) -> HttpResponse:
     """Serve ``key`` from the storage, or run the edge handler for it like CloudFront would on a miss."""
-    storage = storages[conf.get("STORAGE")]
+    storage = conf.source_storage
     document = published_document()
     try:
         exists = storage.exists(key)

@@ -6,7 +6,6 @@ import hashlib
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.files.storage import storages
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -110,7 +109,7 @@ class VariantPreset(models.Model):
 
 
 def _source_storage():
-    return storages[conf.get("STORAGE")]
+    return conf.source_storage
 
 
 def _upload_to(instance: SourceImage, filename: str) -> str:

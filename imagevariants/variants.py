@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.files.storage import storages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -57,7 +56,7 @@ def original_url(source: object) -> str:
     ref = as_source(source)
     if conf.get("CDN_URL"):
         return base_url() + url_path(ref.key)
-    return storages[conf.get("STORAGE")].url(ref.key)
+    return conf.source_storage.url(ref.key)
 
 
 def _document() -> Document:
