@@ -12,7 +12,7 @@ import mimetypes
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_safe
 
 from . import conf
@@ -79,13 +79,17 @@ def to_http_response(response: dict[str, Any], mount: str = "/") -> HttpResponse
         raise LambdaRuleViolation("Edge handler response breaks Lambda@Edge rules: " + "; ".join(problems))
     body = response.get("body", "")
     content = base64.b64decode(body) if response.get("bodyEncoding") == "base64" else body.encode("utf-8")
-    http = HttpResponse(content, status=int(response["status"]))
-    for values in response.get("headers", {}).values():
-        for header in values:
-            value = header["value"]
-            if header["key"].lower() == "location" and value.startswith("/"):
-                value = mount + value[1:]
-            http.headers[header["key"]] = value
+    headers = {h["key"]: h["value"] for values in response.get("headers", {}).values() for h in values}
+    location = next((value for key, value in headers.items() if key.lower() == "location"), None)
+    if location is not None:
+        http: HttpResponse = HttpResponseRedirect(mount + location[1:] if location.startswith("/") else location)
+        http.status_code = int(response["status"])
+        http.content = content
+    else:
+        http = HttpResponse(content, status=int(response["status"]))
+    for key, value in headers.items():
+        if key.lower() != "location":
+            http.headers[key] = value
     return http
 
 
