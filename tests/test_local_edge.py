@@ -108,7 +108,7 @@ def s3_storage(aws, settings):
     )
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {
+        "sources": {
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
                 "bucket_name": "media",
@@ -118,8 +118,9 @@ def s3_storage(aws, settings):
             },
         },
     }
+    settings.IMAGEVARIANTS = {"STORAGE": "sources"}
     settings.AWS_STORAGE_BUCKET_NAME = "media"
-    return storages["default"]
+    return storages["sources"]
 
 
 def test_the_local_edge_over_s3(client, presets, s3_storage):
