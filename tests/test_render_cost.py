@@ -30,7 +30,12 @@ class CountingStorage(FileSystemStorage):
 
 @pytest.mark.django_db
 def test_a_page_with_100_tags(presets, source, settings, monkeypatch):
-    sources = [source] * 20  # 20 sources x 5 tags = 100 tags
+    SourceImage.objects.bulk_create(
+        SourceImage(file=f"images/{i}.jpg", width=800 + i, height=600, format="jpeg", sha256="0" * 64)
+        for i in range(19)
+    )
+    sources = list(SourceImage.objects.all())  # the view's own query, before the page renders
+    assert len(sources) == 20  # 20 sources x 5 tags = 100 tags
     counting = CountingStorage(location=settings.MEDIA_ROOT, base_url=settings.MEDIA_URL)
     monkeypatch.setattr(conf.source_storage, "_wrapped", counting)
     assert source.file.storage.exists(source.key)  # the storage the sources and the tags use is the counting one
@@ -41,6 +46,7 @@ def test_a_page_with_100_tags(presets, source, settings, monkeypatch):
         again = TEMPLATE.render(Context({"sources": sources}))
     assert html == again
     assert html.count("<picture>") == 20 and html.count("/_v/") > 100
+    assert all(f"images/{i}.jpg" in html for i in range(19))
     assert CountingStorage.calls == []
     assert len(cold.captured_queries) <= 1, cold.captured_queries
     assert len(warm.captured_queries) == 0, warm.captured_queries
