@@ -87,6 +87,3 @@ def _reset(*, setting: str, **kwargs: Any) -> None:
     if setting in ("IMAGEVARIANTS", "AWS_STORAGE_BUCKET_NAME", "STORAGES"):
         get_settings.cache_clear()
         source_storage._wrapped = empty
-        from . import publishing
-
-        publishing.forget()
