@@ -1,0 +1,71 @@
+"""What the tags serve: the last successful publication, drafts until published (CDN), at once (local edge)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from imagevariants import publishing
+from imagevariants.models import EdgeDeployment, VariantPreset
+
+pytestmark = pytest.mark.django_db
+CDN = {"CDN_URL": "https://d111111abcdef8.cloudfront.net", "BUCKET": "b"}
+
+
+def test_local_edits_are_published_on_commit(presets, django_capture_on_commit_callbacks):
+    assert EdgeDeployment.objects.filter(target="local", status="succeeded").exists()
+    before = EdgeDeployment.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        presets["md"].quality = 70
+        presets["md"].save()
+    assert EdgeDeployment.objects.count() == before + 1
+    document = publishing.published_document()
+    assert document.presets["md"].current[0] == presets["md"].fingerprint
+    # The revision before the edit is still served: pages cached with its URLs keep working.
+    assert len(document.presets["md"].revisions) == 2 * len(presets["md"].specs())
+
+
+def test_saving_without_a_change_publishes_nothing(presets, django_capture_on_commit_callbacks):
+    before = EdgeDeployment.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        presets["md"].save()
+    assert EdgeDeployment.objects.count() == before
+
+
+def test_deleting_a_preset_stops_its_urls(presets, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        presets["xl"].delete()
+    assert "xl" not in publishing.published_document().presets
+
+
+def test_states(presets, settings, django_capture_on_commit_callbacks):
+    settings.IMAGEVARIANTS = CDN
+    assert publishing.published_document() is None
+    assert publishing.preset_state(presets["md"], None) == "unpublished"
+    publishing.record(publishing.draft_document(), "cloudfront", status="succeeded")
+    published = publishing.published_document()
+    assert publishing.preset_state(presets["md"], published) == "live"
+    presets["md"].width = 300
+    presets["md"].save()
+    assert publishing.preset_state(presets["md"], published) == "draft"
+    fresh = VariantPreset.objects.create(name="new", width=10)
+    assert publishing.preset_state(fresh, published) == "unpublished"
+    # With a CDN, edits are drafts: nothing is published behind the deployer's back.
+    assert EdgeDeployment.objects.filter(target="cloudfront").count() == 1
+
+
+def test_failed_deployments_are_not_served(presets, settings):
+    settings.IMAGEVARIANTS = CDN
+    publishing.record(publishing.draft_document(), "cloudfront", status="failed", error="boom")
+    assert publishing.published_document() is None
+
+
+def test_the_published_document_is_cached(presets, settings):
+    publishing.published_document()
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(50):
+            publishing.published_document()
+    assert len(queries) == 0
+    settings.IMAGEVARIANTS = {"PRESETS_CACHE_SECONDS": 0}
+    with CaptureQueriesContext(connection) as queries:
+        publishing.published_document()
+    assert len(queries) == 1
