@@ -1,0 +1,264 @@
+"""The admin: presets with a live preview and their publication state, sources and their variants, deployments."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from . import conf, deploy, publishing
+from .edge.errors import EdgeError
+from .models import EdgeDeployment, SourceImage, VariantPreset
+from .preview import make_preview
+from .variants import UnknownPreset, candidate
+
+logger = logging.getLogger("imagevariants")
+DEPLOY_PERMISSION = "imagevariants.deploy_edge"
+PUBLISH_COMMAND = "python manage.py deploy_edge"
+
+
+def publication_context(request: HttpRequest) -> dict[str, Any]:
+    """What the banner needs: presets not live, the command that publishes them, whether to offer the button."""
+    published = publishing.published_document()
+    pending = [p for p in VariantPreset.objects.all() if publishing.preset_state(p, published) != "live"]
+    removed = sorted(set(published.presets) - {p.name for p in VariantPreset.objects.all()}) if published else []
+    return {
+        "imagevariants_pending": pending,
+        "imagevariants_removed": removed,
+        "imagevariants_command": PUBLISH_COMMAND,
+        "imagevariants_can_deploy": request.user.has_perm(DEPLOY_PERMISSION),
+        "imagevariants_deploy_url": reverse("admin:imagevariants_variantpreset_deploy"),
+        "imagevariants_local": conf.local_mode(),
+    }
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("live", _("Live")), ("draft", _("Draft (unpublished changes)")), ("unpublished", _("Never published"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if not self.value():
+            return queryset
+        published = publishing.published_document()
+        keep = [p.pk for p in queryset if publishing.preset_state(p, published) == self.value()]
+        return queryset.filter(pk__in=keep)
+
+
+@admin.register(VariantPreset)
+class VariantPresetAdmin(admin.ModelAdmin):
+    list_display = ("name", "size", "formats", "quality", "fingerprint", "state")
+    list_filter = ("fit", "format", StateFilter)
+    search_fields = ("name",)
+    readonly_fields = ("fingerprint",)
+    fieldsets = (
+        (None, {"fields": ("name", ("width", "height", "fit"), ("quality", "format"), ("avif", "webp"), "background")}),
+        (_("Revision"), {"fields": ("fingerprint",)}),
+    )
+
+    class Media:
+        css = {"all": ("imagevariants/admin.css",)}
+        js = ("imagevariants/preview.js",)
+
+    @admin.display(description=_("size"))
+    def size(self, preset: VariantPreset) -> str:
+        if preset.height:
+            return f"{preset.width}×{preset.height} {preset.fit}"
+        return f"{preset.width} wide"
+
+    @admin.display(description=_("formats"))
+    def formats(self, preset: VariantPreset) -> str:
+        return ", ".join(s.format or str(_("as source")) for s in preset.specs())
+
+    @admin.display(description=_("state"))
+    def state(self, preset: VariantPreset) -> str:
+        state = publishing.preset_state(preset, publishing.published_document())
+        labels = {"live": _("live"), "draft": _("draft: unpublished changes"), "unpublished": _("never published")}
+        return format_html('<span class="iv-state iv-state-{}">{}</span>', state, labels[state])
+
+    def get_urls(self) -> list:
+        urls = [
+            path("preview/", self.admin_site.admin_view(self.preview_view), name="imagevariants_variantpreset_preview"),
+            path("deploy/", self.admin_site.admin_view(self.deploy_view), name="imagevariants_variantpreset_deploy"),
+        ]
+        return urls + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        return super().changelist_view(request, {**publication_context(request), **(extra_context or {})})
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        context = {
+            **publication_context(request),
+            "imagevariants_preview_url": reverse("admin:imagevariants_variantpreset_preview"),
+            "imagevariants_sources": SourceImage.objects.order_by("-created_at")[:50],
+            **(extra_context or {}),
+        }
+        return super().changeform_view(request, object_id, form_url, context)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        preset = self.get_object(request, object_id)
+        live = preset is not None and publishing.preset_state(preset, publishing.published_document()) != "unpublished"
+        return super().delete_view(request, object_id, {"imagevariants_live": live, **(extra_context or {})})
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """POST the form's values: the unsaved preset applied to a source, as JSON (errors per field if invalid)."""
+        if request.method != "POST":
+            return HttpResponse(status=405, headers={"Allow": "POST"})
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        instance = None
+        if request.POST.get("object_id"):
+            instance = get_object_or_404(VariantPreset, pk=request.POST["object_id"])
+        form = self.get_form(request, instance)(request.POST, instance=instance)
+        if not form.is_valid():
+            return JsonResponse({"errors": form.errors.get_json_data()}, status=422)
+        source = None
+        if request.POST.get("source"):
+            source = get_object_or_404(SourceImage, pk=request.POST["source"])
+        try:
+            preview = make_preview(form.save(commit=False), source)
+        except (EdgeError, OSError) as exc:
+            return JsonResponse({"errors": {"__all__": [{"message": str(exc)}]}}, status=422)
+        return JsonResponse(preview.as_dict())
+
+    def deploy_view(self, request: HttpRequest) -> HttpResponse:
+        """Publish the presets by the same code path as ``manage.py deploy_edge``."""
+        if not request.user.has_perm(DEPLOY_PERMISSION):
+            raise PermissionDenied
+        return _deploy(request)
+
+
+@require_POST
+def _deploy(request: HttpRequest) -> HttpResponse:
+    try:
+        deployment = deploy.publish(by=request.user.get_username())
+    except Exception as exc:  # the deployer records the failure; the editor gets its reason
+        logger.exception("Deploying presets from the admin failed")
+        messages.error(request, _("Deploying the presets failed: %(error)s") % {"error": exc})
+    else:
+        messages.success(
+            request,
+            _("Presets published (%(target)s, document %(sha)s).")
+            % {"target": deployment.get_target_display(), "sha": deployment.document_sha256[:12]},
+        )
+    return HttpResponseRedirect(reverse("admin:imagevariants_variantpreset_changelist"))
+
+
+@admin.register(SourceImage)
+class SourceImageAdmin(admin.ModelAdmin):
+    list_display = ("thumbnail", "key", "dimensions", "format", "bytes", "created_at")
+    list_display_links = ("thumbnail", "key")
+    search_fields = ("file", "alt")
+    list_filter = ("format",)
+    readonly_fields = ("width", "height", "format", "bytes", "sha256", "created_at", "variants")
+    fields = ("file", "alt", ("width", "height"), ("format", "bytes"), "sha256", "created_at", "variants")
+
+    class Media:
+        css = {"all": ("imagevariants/admin.css",)}
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        return super().changelist_view(request, {**publication_context(request), **(extra_context or {})})
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        return super().changeform_view(
+            request, object_id, form_url, {**publication_context(request), **(extra_context or {})}
+        )
+
+    @admin.display(description=_("size"))
+    def dimensions(self, source: SourceImage) -> str:
+        return f"{source.width}×{source.height}"
+
+    @admin.display(description=_("preview"))
+    def thumbnail(self, source: SourceImage) -> str:
+        document = publishing.published_document()
+        if not document or not document.presets:
+            return "—"
+        smallest = min(document.presets, key=lambda name: document.presets[name].outputs(name)[0].spec.width)
+        try:
+            thumb = candidate(source, smallest)
+        except UnknownPreset:
+            return "—"
+        return format_html('<img src="{}" class="iv-thumb" alt="" loading="lazy" decoding="async">', thumb.url)
+
+    @admin.display(description=_("published variants"))
+    def variants(self, source: SourceImage) -> str:
+        document = publishing.published_document()
+        if not source.pk or not document:
+            return _("None yet: save the source, and publish presets.")
+        rows = []
+        for name, preset in sorted(document.presets.items(), key=lambda item: item[1].outputs(item[0])[0].spec.width):
+            for output in preset.outputs(name):
+                variant = candidate(source, name, output.spec.format)
+                rows.append(
+                    (
+                        name,
+                        output.spec.format or source.format,
+                        f"{variant.width}×{variant.height}" if variant.width else "?",
+                        variant.url,
+                        variant.url,
+                        variant.url,
+                    )
+                )
+        body = format_html_join(
+            "",
+            '<tr><td>{}</td><td>{}</td><td>{}</td><td><a href="{}"><code>{}</code></a></td>'
+            '<td><img src="{}" class="iv-thumb" alt="" loading="lazy" decoding="async"></td></tr>',
+            rows,
+        )
+        return format_html(
+            '<table class="iv-variants"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>URL</th><th>{}</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            _("preset"),
+            _("format"),
+            _("size"),
+            _("preview"),
+            body,
+        )
+
+
+@admin.register(EdgeDeployment)
+class EdgeDeploymentAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "target",
+        "created_by",
+        "status",
+        "document_sha",
+        "bundle_sha",
+        "function_arn",
+        "error",
+    )
+    list_filter = ("target", "status")
+    readonly_fields = [f.name for f in EdgeDeployment._meta.fields]
+
+    @admin.display(description=_("document"))
+    def document_sha(self, deployment: EdgeDeployment) -> str:
+        return deployment.document_sha256[:12]
+
+    @admin.display(description=_("bundle"))
+    def bundle_sha(self, deployment: EdgeDeployment) -> str:
+        return deployment.bundle_sha256[:12]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
