@@ -77,6 +77,10 @@ class VariantPresetAdmin(admin.ModelAdmin):
             return f"{preset.width}×{preset.height} {preset.fit}"
         return f"{preset.width} wide"
 
+    @admin.display(description=_("fingerprint"))
+    def fingerprint(self, preset: VariantPreset) -> str:
+        return preset.fingerprint if preset.pk else "—"
+
     @admin.display(description=_("formats"))
     def formats(self, preset: VariantPreset) -> str:
         return ", ".join(s.format or str(_("as source")) for s in preset.specs())

@@ -1,0 +1,162 @@
+"""The admin in a real headless Chromium (Debian's), driven by Playwright against the live server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from imagevariants import publishing
+from imagevariants.models import VariantPreset
+from tests import images
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, live_server):
+    context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def login(page, username: str, password: str) -> None:
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+
+def test_editor_designs_a_preset_and_sees_its_variants(page, tmp_path):
+    User.objects.create_superuser("admin", "admin@example.com", "pw")
+    login(page, "admin", "pw")
+    shot(page, "01-admin-index")
+
+    # Create a preset.
+    page.goto("/admin/imagevariants/variantpreset/add/")
+    page.fill("#id_name", "hero")
+    page.fill("#id_width", "640")
+    page.wait_for_function("document.getElementById('iv-preview').dataset.variantWidth === '640'")
+    shot(page, "02-preset-add-with-preview")
+    page.click("input[name=_save]")
+    page.wait_for_selector("text=was added successfully")
+    assert page.locator("td.field-state").first.inner_text().strip() == "live"  # local edge: live at once
+    shot(page, "03-preset-changelist")
+
+    # A bad quality is refused with a visible message next to the field.
+    page.goto("/admin/imagevariants/variantpreset/add/")
+    page.fill("#id_name", "bad")
+    page.fill("#id_width", "100")
+    page.fill("#id_quality", "150")
+    page.click("input[name=_save]")
+    error = page.locator(".field-quality .errorlist, .errorlist:near(#id_quality)").first
+    assert "less than or equal to 100" in error.inner_text()
+    assert error.is_visible()
+    assert not VariantPreset.objects.filter(name="bad").exists()
+    shot(page, "04-preset-bad-quality")
+
+    # The preview follows the width without saving.
+    hero = VariantPreset.objects.get(name="hero")
+    page.goto(f"/admin/imagevariants/variantpreset/{hero.pk}/change/")
+    page.wait_for_function("document.getElementById('iv-preview').dataset.variantWidth === '640'")
+    page.fill("#id_width", "320")
+    page.wait_for_function("document.getElementById('iv-preview').dataset.variantWidth === '320'")
+    assert page.locator("#iv-variant-info").inner_text().startswith("320×")
+    assert page.evaluate("document.getElementById('iv-variant').naturalWidth") == 320
+    hero.refresh_from_db()
+    assert hero.width == 640
+    shot(page, "05-preset-preview-updated")
+
+    # Upload a source.
+    photo = tmp_path / "upload.jpg"
+    photo.write_bytes(images.jpeg(1000, 750))
+    page.goto("/admin/imagevariants/sourceimage/add/")
+    page.set_input_files("#id_file", str(photo))
+    page.fill("#id_alt", "Uploaded in the browser")
+    page.click("input[name=_continue]")
+    page.wait_for_selector("text=was added successfully")
+    assert page.locator(".field-width .readonly").first.inner_text() == "1000"
+    shot(page, "06-source-detail-with-variants")
+
+    # Load one of its variants: it decodes and has the preset's width.
+    url = page.locator(".iv-variants tr:has(td:text-is('hero')) a").first.get_attribute("href")
+    assert f"/_v/hero.{hero.fingerprint}/" in url
+    width = page.evaluate(
+        """async (url) => { const img = new Image(); img.src = url; await img.decode(); return img.naturalWidth; }""",
+        url,
+    )
+    assert width == 640
+    page.goto("/admin/imagevariants/sourceimage/")
+    page.wait_for_function(
+        "Array.from(document.images).some(i => i.classList.contains('iv-thumb') && i.complete && i.naturalWidth > 0)"
+    )
+    shot(page, "07-source-changelist")
+
+
+def test_deploy_is_offered_only_with_the_permission(page, settings):
+    settings.IMAGEVARIANTS = {"CDN_URL": "https://d111111abcdef8.cloudfront.net", "BUCKET": "media"}
+    VariantPreset.objects.create(name="md", width=250)  # a draft: nothing deployed to CloudFront yet
+    publishing.forget()
+    User.objects.create_superuser("admin", "admin@example.com", "pw")
+    editor = User.objects.create_user("editor", password="pw", is_staff=True)
+    for codename in ("view_variantpreset", "change_variantpreset"):
+        editor.user_permissions.add(Permission.objects.get(codename=codename))
+
+    login(page, "admin", "pw")
+    page.goto("/admin/imagevariants/variantpreset/")
+    assert page.locator(".iv-banner").is_visible()
+    assert "python manage.py deploy_edge" in page.locator(".iv-banner").inner_text()
+    assert page.locator(".iv-banner button", has_text="Deploy presets").is_visible()
+    shot(page, "08-banner-with-deploy")
+    page.context.clear_cookies()  # log out
+
+    login(page, "editor", "pw")
+    page.goto("/admin/imagevariants/variantpreset/")
+    assert page.locator(".iv-banner").is_visible()
+    assert page.locator("text=Deploy presets").count() == 0
+    shot(page, "09-banner-without-deploy")
+    status = page.evaluate(
+        """async () => {
+            const token = document.cookie.split('; ').find(c => c.startsWith('csrftoken=')).split('=')[1];
+            const r = await fetch('/admin/imagevariants/variantpreset/deploy/',
+                {method: 'POST', headers: {'X-CSRFToken': token}, credentials: 'same-origin'});
+            return r.status;
+        }"""
+    )
+    assert status == 403
