@@ -1,0 +1,157 @@
+"""The Lambda bundle: the edge package, the baked presets document and Pillow for the Lambda platform.
+
+The zip is reproducible (sorted entries, fixed timestamps and permissions), so the same presets and code give
+the same bytes and the same SHA-256, which is how ``deploy_edge`` knows that nothing changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import PIL
+
+from ..edge.presets import Document
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # imagevariants/
+EDGE_FILES = ("__init__.py", "edge")
+DOCUMENT_NAME = "imagevariants/edge/presets.json"
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+VERIFY_SCRIPT = Path(__file__).with_name("verify_bundle.py")
+
+
+class BundleError(Exception):
+    """The bundle cannot be built or does not work; the message says why in one sentence."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    data: bytes
+    runtime: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def names(self) -> list[str]:
+        with zipfile.ZipFile(io.BytesIO(self.data)) as archive:
+            return archive.namelist()
+
+
+def python_version(runtime: str) -> str:
+    """``python3.12`` -> ``3.12``."""
+    if not runtime.startswith("python3."):
+        raise BundleError(f"Runtime {runtime!r} is not a Python runtime such as python3.12.")
+    return runtime.removeprefix("python")
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "imagevariants"
+
+
+def pillow_for(runtime: str, version: str = PIL.__version__) -> Path:
+    """Pillow's files for the Lambda platform (x86_64 manylinux), fetched with pip once and cached."""
+    pyver = python_version(runtime)
+    target = cache_dir() / f"pillow-{version}-cp{pyver.replace('.', '')}-manylinux-x86_64"
+    if (target / "PIL" / "__init__.py").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        command = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+            "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64",
+            "--only-binary=:all:", "--implementation", "cp", "--python-version", pyver,
+            "--target", tmp, f"Pillow=={version}",
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
+            raise BundleError(f"Pillow {version} for {runtime} on x86_64 could not be fetched: {last}")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+        os.makedirs(tmp)  # let TemporaryDirectory clean up an empty folder
+    return target
+
+
+def _files(root: Path, prefix: str = "") -> dict[str, Path]:
+    found = {}
+    for path in root.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            found[prefix + path.relative_to(root).as_posix()] = path
+    return found
+
+
+def build(document: Document, runtime: str) -> Bundle:
+    """Zip the edge package, ``document`` and Pillow for ``runtime``. Same inputs, same bytes."""
+    entries: dict[str, bytes] = {}
+    for name in EDGE_FILES:
+        path = PACKAGE_ROOT / name
+        if path.is_file():
+            entries[f"imagevariants/{name}"] = path.read_bytes()
+        else:
+            for arcname, file in _files(path, f"imagevariants/{name}/").items():
+                if not arcname.endswith("presets.json"):
+                    entries[arcname] = file.read_bytes()
+    entries[DOCUMENT_NAME] = json.dumps(document.to_dict(), sort_keys=True, indent=1).encode("utf-8")
+    for arcname, file in _files(pillow_for(runtime)).items():
+        if not arcname.startswith("bin/"):
+            entries[arcname] = file.read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for arcname in sorted(entries):
+            info = zipfile.ZipInfo(arcname, FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, entries[arcname], compresslevel=9)
+    return Bundle(out.getvalue(), runtime)
+
+
+def find_interpreter(runtime: str) -> str | None:
+    """An interpreter of the runtime's Python version on this machine (pyenv's, then PATH), or None."""
+    pyver = python_version(runtime)
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    candidates = sorted(root.glob(f"{pyver}.*/bin/python{pyver}"))
+    if candidates:
+        return str(candidates[-1])
+    found = shutil.which(f"python{pyver}")
+    return found if found and "/shims/" not in found else None
+
+
+def verify(bundle: Bundle, interpreter: str | None = None) -> dict:
+    """Unzip the bundle and run real origin-response events through its handler under the runtime's Python.
+
+    Raises BundleError if the handler fails or if Django is importable inside; returns the script's report.
+    Raises LookupError when no interpreter of the runtime's version is available.
+    """
+    interpreter = interpreter or find_interpreter(bundle.runtime)
+    if not interpreter:
+        raise LookupError(f"no Python {python_version(bundle.runtime)} interpreter on this machine")
+    with tempfile.TemporaryDirectory(prefix="imagevariants-bundle-") as tmp:
+        with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
+            archive.extractall(tmp)
+        result = subprocess.run(
+            [interpreter, "-I", "-S", str(VERIFY_SCRIPT), tmp],
+            capture_output=True,
+            text=True,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
+            timeout=120,
+        )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        detail = (result.stderr.strip().splitlines() or lines or ["no output"])[-1]
+        raise BundleError(f"The bundle's handler failed under {interpreter}: {detail}")
+    return json.loads(lines[-1])

@@ -1,0 +1,83 @@
+"""Run real origin-response events through an unzipped bundle's handler (standalone: run with -I -S).
+
+Usage: ``python3.12 -I -S verify_bundle.py BUNDLE_DIR``. Prints one JSON line; exits non-zero on any failure.
+"""
+
+import base64
+import io
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+bundle = sys.argv[1]
+sys.path.insert(0, bundle)
+
+try:
+    import django  # noqa: F401
+except ImportError:
+    pass
+else:
+    sys.exit("Django is importable next to the bundle: it must not be inside")
+
+from PIL import Image  # noqa: E402  (from the bundle)
+
+from imagevariants.edge import handler  # noqa: E402
+from imagevariants.edge.errors import SourceMissing  # noqa: E402
+from imagevariants.edge.keys import url_path  # noqa: E402
+
+
+class FolderStore:
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def read(self, key, max_bytes):
+        path = self.root / key
+        if not path.is_file():
+            raise SourceMissing(key)
+        return path.read_bytes()[: max_bytes + 1]
+
+    def write(self, key, data, content_type, cache_control):
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def event(uri, status="403"):
+    return {
+        "Records": [{"cf": {
+            "config": {"distributionDomainName": "d111111abcdef8.cloudfront.net", "eventType": "origin-response"},
+            "request": {"uri": uri, "method": "GET", "querystring": "", "headers": {}, "clientIp": "203.0.113.1",
+                        "origin": {"s3": {"domainName": "bucket.s3.us-east-1.amazonaws.com", "path": "",
+                                          "region": "us-east-1", "authMethod": "none", "customHeaders": {}}}},
+            "response": {"status": status, "statusDescription": "Forbidden",
+                         "headers": {"content-type": [{"key": "Content-Type", "value": "application/xml"}]}},
+        }}]
+    }  # fmt: skip
+
+
+document = handler.baked_document()
+report = {"python": sys.version.split()[0], "pillow": Image.__version__, "presets": sorted(document.presets)}
+with tempfile.TemporaryDirectory() as root:
+    store = FolderStore(root)
+    picture = io.BytesIO()
+    Image.new("RGB", (1600, 1200), "#3366cc").save(picture, "JPEG")
+    (Path(root) / "verify").mkdir()
+    (Path(root) / "verify" / "photo.jpg").write_bytes(picture.getvalue())
+
+    passed = event("/verify/not-a-variant.jpg")
+    assert handler.handle(passed, store, document) is passed["Records"][0]["cf"]["response"], "pass-through"
+    for name in sorted(document.presets):
+        for output in document.outputs(name):
+            key = output.key("verify/photo.jpg", document.prefix)
+            response = handler.handle(event("/" + url_path(key)), store, document)
+            assert response["status"] in ("200", "307"), (key, response["status"], response.get("body"))
+            data = (Path(root) / key).read_bytes()
+            image = Image.open(io.BytesIO(data))
+            assert image.width == min(output.spec.width, 1600), (key, image.size)
+            if response["status"] == "200":
+                assert base64.b64decode(response["body"]) == data
+        alias = handler.handle(event(f"/verify/photo-{name}.jpg"), store, document)
+        assert alias["status"] == "302", ("alias", alias)
+    report["variants"] = sum(len(p.current) for p in document.presets.values())
+print(json.dumps(report))
