@@ -33,15 +33,20 @@ def s3_client(region: str) -> Any:
     return boto3.client("s3", region_name=region)
 
 
+def parse_s3_domain(domain: str) -> tuple[str, str | None]:
+    """``bucket.s3.eu-west-1.amazonaws.com`` -> (bucket, region); the region is None in the global form."""
+    match = _S3_DOMAIN_RE.match(domain)
+    if not match:
+        raise ValueError(f"not an S3 origin domain: {domain!r}")
+    return match.group("bucket"), match.group("region")
+
+
 def parse_origin(origin: dict[str, Any]) -> tuple[str, str, str]:
     """Return (bucket, region, key prefix) of a CloudFront event's S3 origin."""
     s3 = origin["s3"]
-    match = _S3_DOMAIN_RE.match(s3["domainName"])
-    if not match:
-        raise ValueError(f"not an S3 origin domain: {s3['domainName']!r}")
-    region = s3.get("region") or match.group("region") or "us-east-1"
+    bucket, region = parse_s3_domain(s3["domainName"])
     path = s3.get("path", "").strip("/")
-    return match.group("bucket"), region, f"{path}/" if path else ""
+    return bucket, s3.get("region") or region or "us-east-1", f"{path}/" if path else ""
 
 
 class S3Store:

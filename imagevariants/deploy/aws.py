@@ -1,0 +1,272 @@
+"""The AWS side of a deployment: execution role, Lambda function and version, CloudFront association.
+
+Every client is made with a region only (no endpoint of its own), so botocore's ``AWS_ENDPOINT_URL*`` variables
+apply. Each function does one step and raises ``DeployError`` with one clear sentence when it cannot.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+from ..edge.store import parse_s3_domain
+
+LAMBDA_REGION = "us-east-1"
+HANDLER = "imagevariants.edge.handler.handler"
+POLICY_NAME = "imagevariants-edge"
+EVENT_TYPE = "origin-response"
+TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+class DeployError(Exception):
+    """A deployment step failed; the message is one sentence that says what to do."""
+
+
+def explain(exc: Exception) -> str:
+    """One sentence for an AWS error."""
+    if isinstance(exc, NoCredentialsError):
+        return "No AWS credentials were found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY."
+    if isinstance(exc, NoRegionError):
+        return "No AWS region is configured."
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"AWS refused {exc.operation_name}: {error.get('Code', '')}: {error.get('Message', '')}".strip()
+    return f"AWS call failed: {exc}"
+
+
+def clients() -> dict[str, Any]:
+    session = boto3.session.Session()
+    return {name: session.client(name, region_name=LAMBDA_REGION) for name in ("iam", "lambda", "cloudfront")}
+
+
+def role_policy(bucket: str, key_prefix: str, variant_prefix: str, function_name: str) -> dict[str, Any]:
+    """Least privilege: read the sources, write only under the variant prefix, write the function's logs."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadSources", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
+            {
+                "Sid": "WriteVariantsOnly",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{bucket}/{key_prefix}{variant_prefix}*",
+            },
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"arn:aws:logs:*:*:log-group:/aws/lambda/{LAMBDA_REGION}.{function_name}:*",
+            },
+        ],
+    }
+
+
+@dataclass
+class Origin:
+    bucket: str
+    key_prefix: str  # the origin path, as a key prefix ("media/" or "")
+
+
+@dataclass
+class DistributionConfig:
+    config: dict[str, Any]
+    etag: str
+
+
+def get_config(cloudfront: Any, distribution_id: str) -> DistributionConfig:
+    try:
+        response = cloudfront.get_distribution_config(Id=distribution_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchDistribution":
+            raise DeployError(f"CloudFront distribution {distribution_id!r} does not exist.") from None
+        raise DeployError(explain(exc)) from None
+    return DistributionConfig(response["DistributionConfig"], response["ETag"])
+
+
+def s3_origin(config: dict[str, Any], variant_prefix: str) -> Origin:
+    """The S3 origin that the variant behaviour (or the default one) sends requests to."""
+    behaviour = find_behaviour(config, variant_prefix) or config["DefaultCacheBehavior"]
+    for origin in config["Origins"]["Items"]:
+        if origin["Id"] == behaviour["TargetOriginId"]:
+            try:
+                bucket, _region = parse_s3_domain(origin["DomainName"])
+            except ValueError:
+                raise DeployError(f"Origin {origin['Id']!r} ({origin['DomainName']}) is not an S3 bucket.") from None
+            path = origin.get("OriginPath", "").strip("/")
+            return Origin(bucket, f"{path}/" if path else "")
+    raise DeployError(f"The distribution has no origin {behaviour['TargetOriginId']!r}.")
+
+
+def find_behaviour(config: dict[str, Any], variant_prefix: str) -> dict[str, Any] | None:
+    for behaviour in config.get("CacheBehaviors", {}).get("Items", []) or []:
+        if behaviour["PathPattern"] == f"{variant_prefix}*":
+            return behaviour
+    return None
+
+
+def _associate(behaviour: dict[str, Any], arn: str) -> None:
+    """Set the origin-response association, keeping the behaviour's associations of other event types."""
+    current = behaviour.get("LambdaFunctionAssociations", {}).get("Items", []) or []
+    items = [item for item in current if item["EventType"] != EVENT_TYPE]
+    items.append({"LambdaFunctionARN": arn, "EventType": EVENT_TYPE, "IncludeBody": False})
+    behaviour["LambdaFunctionAssociations"] = {"Quantity": len(items), "Items": items}
+
+
+def associated(config: dict[str, Any], variant_prefix: str, arn: str, seed_urls: bool) -> dict[str, Any]:
+    """A copy of ``config`` with the function on the variant behaviour (created if missing) and, if asked, on
+    the default behaviour that serves seed-style URLs. Every other field is kept exactly as it was."""
+    config = copy.deepcopy(config)
+    behaviour = find_behaviour(config, variant_prefix)
+    if behaviour is None:
+        behaviour = copy.deepcopy(config["DefaultCacheBehavior"])
+        behaviour["PathPattern"] = f"{variant_prefix}*"
+        behaviours = config.setdefault("CacheBehaviors", {"Quantity": 0, "Items": []})
+        behaviours["Items"] = [behaviour, *(behaviours.get("Items") or [])]
+        behaviours["Quantity"] = len(behaviours["Items"])
+    _associate(behaviour, arn)
+    if seed_urls:
+        _associate(config["DefaultCacheBehavior"], arn)
+    return config
+
+
+def ensure_role(iam: Any, role_name: str, policy: dict[str, Any]) -> str:
+    """Create the execution role when missing; (re)write its inline policy. Returns the role ARN."""
+    try:
+        try:
+            arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
+                raise
+            arn = iam.create_role(
+                RoleName=role_name,
+                AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
+                Description="Runs the django-imagevariants Lambda@Edge function",
+            )["Role"]["Arn"]
+        else:
+            iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(TRUST_POLICY))
+        iam.put_role_policy(RoleName=role_name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(explain(exc)) from None
+    return arn
+
+
+def _retry(call: Callable[[], Any], attempts: int, delay: float) -> Any:
+    """Retry a call that fails while a new role propagates ("cannot be assumed by Lambda")."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code != "InvalidParameterValueException" or attempt == attempts - 1:
+                raise
+            time.sleep(delay)
+    return None
+
+
+def publish_function(
+    lambda_: Any,
+    *,
+    name: str,
+    role_arn: str,
+    runtime: str,
+    memory: int,
+    zip_bytes: bytes,
+    description: str,
+    role_delay: float = 5.0,
+) -> str:
+    """Create or update the function in us-east-1 and publish a numbered version. Returns the versioned ARN."""
+    settings = {"Role": role_arn, "Runtime": runtime, "Handler": HANDLER, "Timeout": 30, "MemorySize": memory}
+    try:
+        try:
+            lambda_.get_function(FunctionName=name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            _retry(
+                lambda: lambda_.create_function(
+                    FunctionName=name,
+                    Code={"ZipFile": zip_bytes},
+                    Architectures=["x86_64"],
+                    PackageType="Zip",
+                    Publish=False,
+                    Description=description,
+                    **settings,
+                ),
+                attempts=12,
+                delay=role_delay,
+            )
+        else:
+            lambda_.update_function_code(FunctionName=name, ZipFile=zip_bytes, Architectures=["x86_64"])
+            _wait_updated(lambda_, name)
+            lambda_.update_function_configuration(FunctionName=name, Description=description, **settings)
+        _wait_updated(lambda_, name)
+        version = lambda_.publish_version(FunctionName=name, Description=description)
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(explain(exc)) from None
+    return version["FunctionArn"]
+
+
+def _wait_updated(lambda_: Any, name: str) -> None:
+    lambda_.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+
+
+def function_exists(lambda_: Any, arn: str) -> bool:
+    try:
+        lambda_.get_function(FunctionName=arn)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return False
+        raise DeployError(explain(exc)) from None
+    return True
+
+
+def update_distribution(
+    cloudfront: Any, distribution_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
+    """GetDistributionConfig, apply ``change``, UpdateDistribution with IfMatch; once more on PreconditionFailed."""
+    for attempt in (1, 2):
+        current = get_config(cloudfront, distribution_id)
+        try:
+            return cloudfront.update_distribution(
+                Id=distribution_id, IfMatch=current.etag, DistributionConfig=change(current.config)
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed" and attempt == 1:
+                continue  # someone else changed the distribution in between: read it again
+            raise DeployError(explain(exc)) from None
+    raise AssertionError("unreachable")
+
+
+def wait_deployed(
+    cloudfront: Any, distribution_id: str, report: Callable[[str], None], poll: float = 60, timeout: float = 1800
+) -> None:
+    """Poll until the distribution is Deployed, reporting elapsed time and status at each poll."""
+    started = time.monotonic()
+    while True:
+        try:
+            status = cloudfront.get_distribution(Id=distribution_id)["Distribution"]["Status"]
+        except (ClientError, BotoCoreError) as exc:
+            raise DeployError(explain(exc)) from None
+        elapsed = time.monotonic() - started
+        report(f"  {int(elapsed // 60)}:{int(elapsed % 60):02d} distribution {distribution_id}: {status}")
+        if status == "Deployed":
+            return
+        if elapsed > timeout:
+            raise DeployError(f"Distribution {distribution_id} was not Deployed after {int(timeout)} s.")
+        time.sleep(poll)

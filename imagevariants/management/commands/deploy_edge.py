@@ -1,0 +1,67 @@
+"""``manage.py deploy_edge``: bundle the presets with the edge function and put it live on CloudFront."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ... import conf, deploy, publishing
+from ...deploy.bundle import BundleError, build
+
+
+class Command(BaseCommand):
+    help = (
+        "Publish the variant presets: bake them into the Lambda@Edge bundle, deploy it and attach it to the "
+        "CloudFront distribution. Safe to run again: nothing changed means nothing is published."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="Print the plan; change nothing.")
+        parser.add_argument("--bundle-only", metavar="PATH", help="Write the bundle zip to PATH; deploy nothing.")
+        parser.add_argument("--rollback", action="store_true", help="Return to the previous successful deployment.")
+        parser.add_argument("--no-wait", action="store_true", help="Do not wait for the distribution to deploy.")
+        parser.add_argument(
+            "--seed-urls",
+            action="store_true",
+            help="Also attach the function to the default behaviour, for seed-style URLs such as images/a-sm.png.",
+        )
+        parser.add_argument("--distribution-id", help="CloudFront distribution (default: DISTRIBUTION_ID).")
+        parser.add_argument("--function-name", help="Lambda function name (default: FUNCTION_NAME).")
+        parser.add_argument("--bucket", help="S3 bucket of the sources (default: BUCKET, or the distribution's).")
+        parser.add_argument("--role-name", help="Execution role name (default: ROLE_NAME).")
+        parser.add_argument("--runtime", help="Lambda runtime (default: RUNTIME, python3.12).")
+        parser.add_argument("--poll-seconds", type=float, default=60, help="Seconds between status polls.")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        by = f"{getpass.getuser()}@{socket.gethostname()}"
+        options = deploy.Options.from_settings(
+            distribution_id=opts["distribution_id"],
+            function_name=opts["function_name"],
+            bucket=opts["bucket"],
+            role_name=opts["role_name"],
+            runtime=opts["runtime"],
+            seed_urls=opts["seed_urls"],
+            wait=not opts["no_wait"],
+            poll_seconds=opts["poll_seconds"],
+        )
+        try:
+            if opts["bundle_only"]:
+                self._bundle(Path(opts["bundle_only"]), options.runtime)
+            elif opts["rollback"]:
+                deploy.rollback(by, options=options, report=self.stdout.write)
+            else:
+                deployment = deploy.publish(by, options=options, dry_run=opts["dry_run"], report=self.stdout.write)
+                if deployment and conf.local_mode():
+                    self.stdout.write(f"Local edge: presets published (document {deployment.document_sha256[:12]}).")
+        except (deploy.DeployError, BundleError) as exc:
+            raise CommandError(str(exc)) from None
+
+    def _bundle(self, path: Path, runtime: str) -> None:
+        bundle = build(publishing.draft_document(), runtime)
+        deploy.check_bundle(bundle, self.stdout.write)
+        path.write_bytes(bundle.data)
+        self.stdout.write(f"Wrote {path}: {bundle.size / 1e6:.1f} MB, sha256 {bundle.sha256}")
