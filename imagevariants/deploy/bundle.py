@@ -6,6 +6,7 @@ the same bytes and the same SHA-256, which is how ``deploy_edge`` knows that not
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -97,6 +98,13 @@ def _files(root: Path, prefix: str = "") -> dict[str, Path]:
 
 def build(document: Document, runtime: str) -> Bundle:
     """Zip the edge package, ``document`` and Pillow for ``runtime``. Same inputs, same bytes."""
+    return Bundle(_zip(document.to_json(), runtime), runtime)
+
+
+@functools.lru_cache(maxsize=4)
+def _zip(document_json: str, runtime: str) -> bytes:
+    """The zip's bytes (kept for the process: compressing Pillow takes seconds and the inputs do not change)."""
+    document = Document.from_json(document_json)
     entries: dict[str, bytes] = {}
     for name in EDGE_FILES:
         path = PACKAGE_ROOT / name
@@ -117,7 +125,7 @@ def build(document: Document, runtime: str) -> Bundle:
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, entries[arcname], compresslevel=9)
-    return Bundle(out.getvalue(), runtime)
+    return out.getvalue()
 
 
 def find_interpreter(runtime: str) -> str | None:
