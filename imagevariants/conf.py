@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     # Limits baked into the presets document.
     "MAX_SOURCE_PIXELS": DEFAULT_LIMITS["max_source_pixels"],
     "MAX_SOURCE_BYTES": DEFAULT_LIMITS["max_source_bytes"],
+    # How long the URLs of a superseded preset revision keep working (the edge keeps serving it).
+    "REVISIONS_KEEP_DAYS": 365,
     # How long a process trusts its copy of the published presets before asking the database again.
     "PRESETS_CACHE_SECONDS": 30,
 }

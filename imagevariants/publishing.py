@@ -10,11 +10,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from datetime import timedelta
 
 from django.utils import timezone
 
 from . import conf
-from .edge.presets import Document
+from .edge.presets import Document, Spec
 from .models import EdgeDeployment, VariantPreset
 
 _lock = threading.Lock()
@@ -54,16 +55,28 @@ def published_document() -> Document | None:
         return document
 
 
+def served_revisions(target: str) -> dict[str, list[Spec]]:
+    """Every revision that was live at some point in the last ``REVISIONS_KEEP_DAYS`` days, by preset.
+
+    Those are the revisions whose URLs may still sit in cached pages: the one live when the window opened, and
+    every one published since.
+    """
+    since = timezone.now() - timedelta(days=conf.get("REVISIONS_KEEP_DAYS"))
+    succeeded = EdgeDeployment.objects.filter(target=target, status=EdgeDeployment.Status.SUCCEEDED)
+    recent = list(succeeded.filter(created_at__gte=since))
+    before = succeeded.filter(created_at__lt=since).order_by("-created_at", "-pk").first()
+    served: dict[str, dict[str, Spec]] = {}
+    for deployment in [*recent, *([before] if before else [])]:
+        for name, preset in Document.from_dict(deployment.document).presets.items():
+            served.setdefault(name, {}).update({fp: preset.revisions[fp] for fp in preset.current})
+    return {name: list(specs.values()) for name, specs in served.items()}
+
+
 def draft_document() -> Document:
-    """The document the current presets would publish: their current revisions plus every revision still served."""
-    previous = last_deployment(_target())
-    served = {}
-    if previous:
-        for name, preset in Document.from_dict(previous.document).presets.items():
-            served[name] = list(preset.revisions.values())
+    """The document the current presets would publish: their current revisions plus the revisions still served."""
     return Document.build(
         {p.name: p.specs() for p in VariantPreset.objects.all()},
-        served,
+        served_revisions(_target()),
         prefix=conf.get("VARIANT_PREFIX"),
         limits=conf.limits(),
     )
