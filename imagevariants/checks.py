@@ -75,15 +75,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 id="imagevariants.E006",
             )
         )
-    for name in ("MAX_SOURCE_PIXELS", "MAX_SOURCE_BYTES", "PRESETS_CACHE_SECONDS", "MEMORY_MB"):
+    for name in ("MAX_SOURCE_PIXELS", "MAX_SOURCE_BYTES", "MEMORY_MB", "PRESETS_CACHE_SECONDS", "REVISIONS_KEEP_DAYS"):
         value = options[name]
-        if (
-            not isinstance(value, int)
-            or isinstance(value, bool)
-            or value < (0 if name == "PRESETS_CACHE_SECONDS" else 1)
-        ):
+        minimum = 0 if name in ("PRESETS_CACHE_SECONDS", "REVISIONS_KEEP_DAYS") else 1
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             messages.append(
-                Error(f"IMAGEVARIANTS['{name}'] must be a positive integer, not {value!r}.", id="imagevariants.E007")
+                Error(
+                    f"IMAGEVARIANTS['{name}'] must be an integer of at least {minimum}, not {value!r}.",
+                    id="imagevariants.E007",
+                )
             )
     if not cdn:
         try:
