@@ -17,6 +17,7 @@ from PIL import (  # the decoders of INPUT_FORMATS, registered without importing
     Image,
     ImageCms,
     ImageOps,
+    ImageSequence,
     JpegImagePlugin,  # noqa: F401
     PngImagePlugin,  # noqa: F401
     TiffImagePlugin,  # noqa: F401
@@ -36,6 +37,7 @@ PIPELINE_VERSION = "1"
 #: (EPS through Ghostscript, among others) are never tried.
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "AVIF", "TIFF", "BMP")
 PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF", "gif": "GIF"}
+ANIMATED_FORMATS = ("gif", "webp")  # output formats that keep an animated source's animation
 CONTENT_TYPES = {
     "jpeg": "image/jpeg",
     "png": "image/png",
@@ -163,27 +165,53 @@ def render(data: bytes, spec: Spec, max_bytes: int, max_pixels: int) -> Rendered
         src_w, src_h = src_h, src_w
     out_w, out_h = output_size(src_w, src_h, spec)
     try:
+        if getattr(image, "is_animated", False) and fmt in ANIMATED_FORMATS:
+            return Rendered(_animation(image, (out_w, out_h), fmt, spec, max_pixels), fmt, out_w, out_h)
         if image.format == "JPEG":
             # Shrink on load (DCT scaling) to no less than the size we need; the scale is the same in both
             # orientations, so it applies to the file's own width and height.
             scale = max(out_w / src_w, out_h / src_h)
             image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
         image.load()
-        image = ImageOps.exif_transpose(image)
-        image = _to_srgb(image)
-        box = None
-        if spec.fit == "cover":
-            # Crop the box's aspect ratio around the centre, in the (possibly draft-reduced) image.
-            ratio = out_w / out_h
-            w, h = image.size
-            crop_w, crop_h = (h * ratio, h) if w / h > ratio else (w, w / ratio)
-            left, top = (w - crop_w) / 2, (h - crop_h) / 2
-            box = (left, top, left + crop_w, top + crop_h)
-        if (out_w, out_h) != image.size or box:
-            image = image.resize((out_w, out_h), Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        image = _to_srgb(ImageOps.exif_transpose(image))
+        image = _resize(image, (out_w, out_h), spec)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise Undecodable(f"source could not be decoded: {exc}") from None
     return Rendered(_encode(image, fmt, spec), fmt, out_w, out_h)
+
+
+def _resize(image: Image.Image, size: tuple[int, int], spec: Spec) -> Image.Image:
+    box = None
+    if spec.fit == "cover":
+        # Crop the box's aspect ratio around the centre, in the (possibly draft-reduced) image.
+        ratio = size[0] / size[1]
+        w, h = image.size
+        crop_w, crop_h = (h * ratio, h) if w / h > ratio else (w, w / ratio)
+        left, top = (w - crop_w) / 2, (h - crop_h) / 2
+        box = (left, top, left + crop_w, top + crop_h)
+    if size != image.size or box:
+        image = image.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
+    return image
+
+
+def _animation(image: Image.Image, size: tuple[int, int], fmt: str, spec: Spec, max_pixels: int) -> bytes:
+    """Resize every frame of an animated GIF or WebP and keep the animation (timing and loop count)."""
+    frames, durations, decoded = [], [], 0
+    for frame in ImageSequence.Iterator(image):
+        decoded += frame.width * frame.height
+        if decoded > max_pixels:
+            raise SourceTooLarge(f"animation has more than {max_pixels} pixels in all its frames")
+        rgba = frame.convert("RGBA")  # decodes the frame, which sets its duration (WebP)
+        durations.append(frame.info.get("duration", 100))
+        frames.append(_resize(rgba, size, spec))
+    options = {"save_all": True, "append_images": frames[1:], "duration": durations, "loop": image.info.get("loop", 0)}
+    if fmt == "webp":
+        options.update(quality=spec.quality, method=4)
+    else:
+        options.update(disposal=2, optimize=False)
+    out = io.BytesIO()
+    frames[0].save(out, PILLOW_FORMATS[fmt], **options)
+    return out.getvalue()
 
 
 def _encode(image: Image.Image, fmt: str, spec: Spec) -> bytes:

@@ -1,0 +1,237 @@
+"""The image pipeline on the cases real photographs bring: orientation, colour, alpha, modes, animation, limits."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageCms
+
+from imagevariants.edge.errors import SourceTooLarge, Undecodable
+from imagevariants.edge.pipeline import output_size, probe, render
+from imagevariants.edge.presets import Spec
+from tests import images
+
+LIMITS = (50 * 1024 * 1024, 50_000_000)
+ADOBE_RGB = (Path(__file__).parent / "data" / "compatibleWithAdobeRGB1998.icc").read_bytes()
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def run(data: bytes, **spec) -> Image.Image:
+    result = render(data, Spec(**spec), *LIMITS)
+    image = images.decode(result.data)
+    assert image.size == (result.width, result.height)
+    assert image.format.lower() == {"jpeg": "jpeg"}.get(result.format, result.format)
+    return image
+
+
+@pytest.mark.parametrize(
+    "source, spec, size",
+    [
+        ((4000, 3000), Spec(640), (640, 480)),  # landscape: the width is the width
+        ((3000, 4000), Spec(640), (640, 853)),  # portrait too (the article sized landscapes by height)
+        ((300, 200), Spec(640), (300, 200)),  # never upscaled
+        ((4000, 3000), Spec(640, 640), (640, 480)),  # contain in a box
+        ((3000, 4000), Spec(640, 640), (480, 640)),
+        ((4000, 3000), Spec(640, 640, "cover"), (640, 640)),  # cover fills the box
+        ((3000, 4000), Spec(640, 360, "cover"), (640, 360)),
+        ((300, 200), Spec(640, 640, "cover"), (200, 200)),  # a small source: the box's shape, no upscaling
+    ],
+)
+def test_geometry(source, spec, size):
+    assert output_size(*source, spec) == size
+    image = run(images.jpeg(*source), **vars(spec))
+    assert image.size == size
+
+
+def test_cover_crops_around_the_centre():
+    source = Image.new("RGB", (900, 300), "blue")
+    source.paste(Image.new("RGB", (300, 300), "red"), (300, 0))  # a red square in the middle third
+    image = run(encode(source, "PNG"), width=100, height=100, fit="cover")
+    for x in (2, 50, 97):
+        r, g, b = image.getpixel((x, 50))
+        assert r > 240 and g < 15 and b < 15, (x, (r, g, b))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied(orientation):
+    # An upright 400x300 picture with a red top-left corner, stored as a camera would for each orientation.
+    upright = Image.new("RGB", (400, 300), "white")
+    upright.paste(Image.new("RGB", (100, 100), "red"), (0, 0))
+    inverse = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+               8: Image.Transpose.ROTATE_270}  # fmt: skip
+    stored = upright.transpose(inverse[orientation]) if orientation in inverse else upright
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(stored, "JPEG", quality=95, exif=exif)
+    info = probe(data, *LIMITS)
+    assert (info.width, info.height) == (400, 300)
+    image = run(data, width=200)
+    assert image.size == (200, 150)
+    red, white = image.getpixel((10, 10)), image.getpixel((190, 140))
+    assert red[0] > 200 and red[1] < 60, (orientation, red)
+    assert min(white) > 200, (orientation, white)
+
+
+def test_embedded_profile_is_converted_to_srgb():
+    colour = (60, 160, 90)  # a green well inside Adobe RGB
+    source = Image.new("RGB", (300, 200), colour)
+    data = encode(source, "JPEG", quality=100, icc_profile=ADOBE_RGB, subsampling=0)
+    expected = ImageCms.profileToProfile(
+        Image.new("RGB", (1, 1), colour),
+        ImageCms.ImageCmsProfile(io.BytesIO(ADOBE_RGB)),
+        ImageCms.createProfile("sRGB"),
+    ).getpixel((0, 0))
+    assert sum(abs(a - b) for a, b in zip(expected, colour, strict=True)) > 20  # the profile matters here
+    for fmt in ("jpeg", "png", "webp"):
+        image = run(data, width=100, format=fmt, quality=100)
+        pixel = image.convert("RGB").getpixel((50, 30))
+        assert all(abs(a - b) <= 4 for a, b in zip(pixel, expected, strict=True)), (fmt, pixel, expected)
+        assert "icc_profile" not in image.info  # converted: the output is plain sRGB
+
+
+def test_cmyk_jpeg_colours():
+    cyan = encode(Image.new("CMYK", (200, 100), (255, 0, 0, 0)), "JPEG", quality=100)
+    for fmt in (None, "webp", "avif"):
+        r, g, b = run(cyan, width=100, format=fmt, quality=90).convert("RGB").getpixel((50, 25))
+        assert r < 30 and g > 220 and b > 220, (fmt, (r, g, b))
+
+
+def test_alpha_flattened_for_jpeg_and_kept_elsewhere():
+    data = images.png(200, 100)  # red at half opacity
+    flat = run(data, width=100, format="jpeg", background="#0000ff")
+    assert flat.mode == "RGB"
+    r, g, b = flat.getpixel((50, 25))
+    assert 90 < r < 160 and b > 90 and g < 40  # red blended over the blue background
+    for fmt in ("png", "webp", "avif"):
+        kept = run(data, width=100, format=fmt)
+        assert kept.mode in ("RGBA", "LA"), fmt
+        assert 110 <= kept.getpixel((50, 25))[3] <= 146, fmt
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Image.frombytes("I;16", (300, 200), bytes(range(256)) * 468 + bytes(192)),
+        lambda: Image.new("LA", (300, 200), (120, 200)),
+        lambda: Image.new("P", (300, 200), 3),
+        lambda: Image.new("1", (300, 200), 1),
+        lambda: Image.new("L", (300, 200), 90),
+        lambda: Image.new("RGB", (300, 200), "orange"),
+    ],
+    ids=["I;16", "LA", "P", "1", "L", "RGB"],
+)
+@pytest.mark.parametrize("fmt", [None, "jpeg", "png", "webp", "avif"])
+def test_every_mode_renders(make, fmt):
+    image = run(encode(make(), "PNG"), width=150, format=fmt)
+    assert image.size == (150, 100)
+
+
+def test_sixteen_bit_grey_keeps_its_tones():
+    ramp = Image.frombytes("I;16", (256, 1), b"".join(int(v * 257).to_bytes(2, "little") for v in range(256)))
+    image = run(encode(ramp.resize((256, 16)), "PNG"), width=256, format="png")
+    assert image.mode == "L"
+    assert abs(image.getpixel((128, 8)) - 128) <= 2 and image.getpixel((255, 8)) >= 250
+
+
+def _animation(fmt: str) -> bytes:
+    frames = [Image.new("RGB", (400, 300), colour) for colour in ("red", "lime", "blue")]
+    return encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=[100, 200, 300], loop=0)
+
+
+@pytest.mark.parametrize("source_format", ["GIF", "WEBP"])
+@pytest.mark.parametrize("fmt", [None, "gif", "webp"])
+def test_animation_is_kept_where_the_format_can_carry_it(source_format, fmt):
+    image = run(_animation(source_format), width=200, format=fmt)
+    assert image.n_frames == 3 and image.size == (200, 150)
+    durations = []
+    for index in range(3):
+        image.seek(index)
+        image.load()
+        durations.append(image.info.get("duration"))
+    assert durations == [100, 200, 300]
+    image.seek(2)
+    r, g, b = image.convert("RGB").getpixel((100, 75))
+    assert b > 200 and r < 40
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "avif"])
+def test_animation_becomes_its_first_frame_elsewhere(fmt):
+    image = run(_animation("GIF"), width=200, format=fmt)
+    assert getattr(image, "n_frames", 1) == 1
+    r, g, b = image.convert("RGB").getpixel((100, 75))
+    assert r > 200 and g < 40
+
+
+def test_metadata_is_stripped():
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    exif[0x010F] = "PhoneMaker"
+    exif.get_ifd(0x8825)[2] = (48.0, 51.0, 29.0)  # GPS latitude
+    exif.get_ifd(0x8825)[1] = "N"
+    data = images.jpeg(400, 300, exif=exif.tobytes(), comment=b"secret")
+    assert Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825)
+    for fmt in ("jpeg", "png", "webp", "avif"):
+        result = render(data, Spec(200, format=fmt), *LIMITS)
+        image = images.decode(result.data)
+        assert not image.getexif(), fmt
+        assert b"PhoneMaker" not in result.data and b"secret" not in result.data, fmt
+        assert not {"exif", "xmp", "comment", "icc_profile"} & set(image.info), (fmt, set(image.info))
+
+
+@pytest.mark.parametrize("fmt", [None, "png", "webp", "avif", "gif"])
+def test_output_is_deterministic(fmt):
+    data = images.jpeg(900, 600)
+    assert render(data, Spec(300, format=fmt), *LIMITS).data == render(data, Spec(300, format=fmt), *LIMITS).data
+
+
+def test_avif_ignores_the_source_profile():
+    """Pillow's AVIF saver would embed the source's ICC profile: not here."""
+    data = encode(Image.new("RGB", (600, 400), (60, 160, 90)), "JPEG", icc_profile=ADOBE_RGB)
+    result = render(data, Spec(300, format="avif"), *LIMITS)
+    assert ADOBE_RGB[-64:] not in result.data
+    assert "icc_profile" not in images.decode(result.data).info
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A tiny PNG that claims enormous dimensions (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        (b"", Undecodable),
+        (b"hello, not an image", Undecodable),
+        (images.jpeg()[:500], Undecodable),  # truncated
+        (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>', Undecodable),
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", Undecodable),  # never handed to Ghostscript
+        (_png_header(60000, 60000), SourceTooLarge),  # 3.6 gigapixels, refused before decoding
+        (_png_header(200_000, 300), SourceTooLarge),
+    ],
+    ids=["empty", "text", "truncated", "svg", "eps", "bomb", "bomb-wide"],
+)
+def test_bad_sources_raise_clear_errors(data, error):
+    with pytest.raises(error):
+        render(data, Spec(100), *LIMITS)
+
+
+def test_byte_limit():
+    with pytest.raises(SourceTooLarge, match="bytes"):
+        render(images.jpeg(), Spec(100), 1000, LIMITS[1])
