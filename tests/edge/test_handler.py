@@ -1,0 +1,247 @@
+"""The origin-response handler, fed events of the documented CloudFront shape."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from imagevariants.edge.handler import handle
+from imagevariants.edge.keys import url_path
+from imagevariants.edge.lambda_rules import RESPONSE_BUDGET, response_size, violations
+from tests import images
+from tests.edge.conftest import MemoryStore
+from tests.edge.events import miss, response_of
+
+SOURCE = "images/my photo-2024.jpg"
+
+
+def uri(document, preset, source=SOURCE, index=0):
+    return "/" + url_path(document.outputs(preset)[index].key(source, document.prefix))
+
+
+def header(response, name):
+    return [h["value"] for h in response["headers"].get(name, [])]
+
+
+@pytest.mark.parametrize("preset, index, size, content_type", [
+    ("sm", 0, (100, 75), "image/jpeg"),
+    ("sm", 1, (100, 75), "image/webp"),
+    ("md", 1, (250, 188), "image/avif"),
+    ("box", 0, (200, 200), "image/png"),
+])  # fmt: skip
+@pytest.mark.parametrize("status", ["403", "404"])
+def test_generates_stores_and_returns_the_variant(document, store, preset, index, size, content_type, status):
+    event = miss(uri(document, preset, index=index), status)
+    response = handle(event, store, document)
+    assert violations(response) == []
+    assert response["status"] == "200" and response["bodyEncoding"] == "base64"
+    assert set(response["headers"]) == {"content-type", "cache-control"}  # nothing of S3's error leaks through
+    assert header(response, "content-type") == [content_type]
+    assert header(response, "cache-control") == ["public, max-age=31536000, immutable"]
+    body = base64.b64decode(response["body"])
+    assert images.decode(body).size == size
+    key = document.outputs(preset)[index].key(SOURCE, document.prefix)
+    assert store.written == {key: (body, content_type, "public, max-age=31536000, immutable")}
+    assert store.reads == [SOURCE]
+
+
+@pytest.mark.parametrize("status", ["200", "206", "304", "500", "503"])
+def test_other_origin_responses_pass_through_untouched(document, store, status):
+    event = miss(uri(document, "md"), status)
+    assert handle(event, store, document) is response_of(event)
+    assert store.reads == [] and store.written == {}
+
+
+@pytest.mark.parametrize("path", ["/images/my%20photo-2024.jpg", "/images/my-photo.png", "/robots.txt", "/_v/"])
+def test_misses_that_are_not_variants_pass_through(document, store, path):
+    event = miss(path)
+    assert handle(event, store, document) is response_of(event)
+    assert store.reads == [] and store.written == {}
+
+
+def test_seed_style_url_redirects_to_the_canonical_variant(document, store):
+    response = handle(miss("/images/test-md.png"), store, document)
+    assert violations(response) == []
+    assert response["status"] == "302"
+    assert header(response, "location") == [uri(document, "md", "images/test.png")]
+    assert header(response, "cache-control") == ["public, max-age=300"]
+    assert store.reads == [] and store.written == {}
+
+
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/_v/md.00000000/images/my%20photo-2024.jpg", "404"),  # a revision the document does not list
+        ("/_v/huge.12345678/images/my%20photo-2024.jpg", "404"),  # a preset it does not list
+        ("WRONG-EXT", "404"),  # a converting revision asked without its extension
+        ("VARIANT-OF-VARIANT", "404"),
+        ("MISSING", "404"),
+        ("CORRUPT", "415"),
+        ("BOMB", "413"),
+    ],
+)
+def test_bad_requests_get_a_short_lived_4xx_and_nothing_is_written(document, store, path, status):
+    from tests.edge.test_pipeline import _png_header
+
+    store.objects["images/corrupt.jpg"] = images.jpeg()[:300]
+    store.objects["images/bomb.png"] = _png_header(60000, 60000)
+    path = {
+        "WRONG-EXT": uri(document, "sm", index=1).removesuffix(".webp"),
+        "VARIANT-OF-VARIANT": uri(document, "sm", document.outputs("md")[0].key(SOURCE, document.prefix)),
+        "MISSING": uri(document, "md", "images/missing.jpg"),
+        "CORRUPT": uri(document, "md", "images/corrupt.jpg"),
+        "BOMB": uri(document, "md", "images/bomb.png"),
+    }.get(path, path)
+    response = handle(miss(path), store, document)
+    assert violations(response) == []
+    assert response["status"] == status
+    assert header(response, "cache-control") == ["public, max-age=60"]
+    assert header(response, "content-type") == ["text/plain; charset=utf-8"]
+    assert response["bodyEncoding"] == "text" and len(response["body"]) <= 201
+    assert store.written == {}
+
+
+HOSTILE = [
+    "/_v/md.58fd6dfd/../../etc/passwd",
+    "/_v/md.58fd6dfd/images/%2e%2e/%2e%2e/secret.jpg",
+    "/_v/md.58fd6dfd/images%2Fmy%20photo-2024.jpg",
+    "/_v/md.58fd6dfd/images/a%00b.jpg",
+    "/_v/md.58fd6dfd/images/%ff%fe%fd.jpg",
+    "/_v/md.58fd6dfd/" + "a/" * 600 + "x.jpg",
+    "/_v/md.58fd6dfd//images/x.jpg",
+    "/_v/md.58fd6dfd/images\\x.jpg",
+]
+
+
+@pytest.mark.parametrize("path", HOSTILE)
+def test_hostile_keys_are_refused_without_any_io(document, store, path):
+    response = handle(miss(path), store, document)
+    assert violations(response) == []
+    assert response["status"] == "400"
+    assert store.reads == [] and store.written == {}
+
+
+def test_a_failed_write_still_returns_the_image_uncached(document, store):
+    store.fail_writes = True
+    response = handle(miss(uri(document, "md")), store, document)
+    assert response["status"] == "200"
+    assert header(response, "cache-control") == ["no-store"]
+    assert images.decode(base64.b64decode(response["body"])).width == 250
+
+
+def _noise_png(width: int, height: int) -> bytes:
+    """Random pixels: PNG cannot compress them, so the variant's size is known in advance (3 bytes a pixel)."""
+    import io
+    import os
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_responses_over_the_limit_are_stored_then_redirected(store):
+    from imagevariants.edge.presets import Document, Spec
+
+    document = Document.build({"big": [Spec(700, format="png")]})
+    store.objects["images/noise.png"] = _noise_png(700, 500)  # incompressible: about 1 MB as PNG
+    path = uri(document, "big", "images/noise.png")
+    response = handle(miss(path), store, document)
+    assert violations(response) == []
+    assert response["status"] == "307"
+    assert header(response, "location") == [path]  # the same URL: the next request finds it in S3
+    assert header(response, "cache-control") == ["no-store"]
+    assert len(store.written) == 1
+    assert len(next(iter(store.written.values()))[0]) * 4 / 3 > RESPONSE_BUDGET
+
+    store.written.clear()
+    store.fail_writes = True  # not stored: a redirect would loop, so a non-cacheable 503 instead
+    response = handle(miss(path), store, document)
+    assert response["status"] == "503" and header(response, "cache-control") == ["no-store"]
+
+
+def test_the_budget_is_counted_on_the_base64_text_and_headers():
+    body = "A" * 1000
+    response = {
+        "status": "200",
+        "headers": {"content-type": [{"key": "Content-Type", "value": "image/png"}]},
+        "body": body,
+    }
+    assert response_size(response) == len(body) + len(json.dumps(response["headers"], separators=(",", ":")))
+
+
+def test_just_under_the_budget_is_returned_inline(store):
+    """A variant whose response lands just under the budget comes back inline; just over, redirected."""
+    from imagevariants.edge.presets import Document, Spec
+
+    document = Document.build({"big": [Spec(700, format="png")]})
+    for height, expected in ((300, "200"), (500, "307")):
+        store.objects["images/noise.png"] = _noise_png(700, height)
+        response = handle(miss(uri(document, "big", "images/noise.png")), store, document)
+        assert response["status"] == expected, (height, response_size(response))
+        if expected == "200":
+            assert response_size(response) <= RESPONSE_BUDGET
+
+
+def test_one_json_log_line_per_invocation(document, store, capsys):
+    handle(miss(uri(document, "md")), store, document)
+    handle(miss("/images/test-sm.png"), store, document)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    generated = lines[0]
+    assert generated["outcome"] == "generated" and generated["preset"] == "md"
+    assert generated["source_bytes"] == len(store.objects[SOURCE]) and generated["output_bytes"] > 0
+    assert generated["pixels"] == "250x188" and generated["ms"] >= 0 and generated["key"].startswith("_v/md.")
+    assert lines[1]["outcome"] == "alias"
+
+
+def test_eight_concurrent_requests_get_identical_bytes(document, store):
+    path = uri(document, "md", index=2)
+    results: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def ask() -> None:
+        barrier.wait()
+        results.append(handle(miss(path), store, document)["body"])
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 8 and len(set(results)) == 1
+    assert len(store.written) == 1
+
+
+keys = st.one_of(
+    st.text(min_size=0, max_size=300),
+    st.builds(lambda p, s: f"_v/{p}/{s}", st.sampled_from(["md.58fd6dfd", "sm.00000000", "x.y", "md"]), st.text()),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=keys, data=st.binary(max_size=2000), status=st.sampled_from(["403", "404", "200", "500"]))
+def test_any_key_and_bytes_get_a_well_formed_answer(document, key, data, status):
+    store = MemoryStore({SOURCE: data, key: data})
+    for path in ("/" + quote(key, safe="/"), "/" + key):
+        event = miss(path, status)
+        response = handle(event, store, document)
+        assert violations(response) == [], (path, response)
+        # Either the origin's own response, untouched, or an answer of ours that is never a 5xx.
+        assert response is response_of(event) or int(response["status"]) < 500, (path, response)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=5000))
+def test_any_bytes_as_a_source_never_crash(document, data):
+    store = MemoryStore({SOURCE: data})
+    response = handle(miss(uri(document, "md")), store, document)
+    assert violations(response) == []
+    assert response["status"] in ("200", "413", "415")
