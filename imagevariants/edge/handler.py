@@ -113,7 +113,9 @@ def _handle(cf: dict[str, Any], store: Store, document: Document, log: dict[str,
         limits = document.limits
         data = store.read(source_key, limits["max_source_bytes"])
         log["source_bytes"] = len(data)
-        rendered = render(data, spec, limits["max_source_bytes"], limits["max_source_pixels"])
+        rendered = render(
+            data, spec, limits["max_source_bytes"], limits["max_source_pixels"], decode_width=document.largest_width
+        )
     except EdgeError as exc:
         log.update(outcome=type(exc).__name__, error=str(exc))
         return _text(exc.status, exc.reason, f"{exc.reason}: {exc}", errors_cache)

@@ -5,8 +5,11 @@ Shared by Lambda, the local edge and the Django side (``probe`` fills in a sourc
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -119,32 +122,34 @@ def probe(data: bytes, max_bytes: int, max_pixels: int) -> Probe:
     return Probe(width, height, _kept_format(image))
 
 
-def _to_srgb(image: Image.Image) -> Image.Image:
-    """Convert to RGB/RGBA/L(A) in sRGB, using the embedded ICC profile when there is one."""
+def _normalise(image: Image.Image) -> Image.Image:
+    """Bring unusual modes (16-bit, palette, bilevel) to ones every step handles; CMYK stays for its profile."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         image = image.point(lambda value: value / 256, "F") if image.mode != "I" else image
         return image.convert("L")
     if image.mode == "1":
         return image.convert("L")
     if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode == "PA":
-        image = image.convert("RGBA")
-    profile = image.info.get("icc_profile")
-    if profile and image.mode in ("RGB", "RGBA", "CMYK", "L"):
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("PA", "RGBa", "La"):
+        return image.convert("RGBA")
+    if image.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        return image.convert("RGBA" if "A" in image.mode else "RGB")
+    return image
+
+
+def _to_srgb(image: Image.Image, profile: bytes | None) -> Image.Image:
+    """Convert to sRGB with the source's ICC profile when there is one (after resizing: fewer pixels)."""
+    if profile and image.mode in ("RGB", "RGBA", "CMYK"):
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-            mode = "RGBA" if image.mode == "RGBA" else ("L" if image.mode == "L" else "RGB")
-            if mode == "L":
-                return image  # grey profiles: leave the grey ramp as it is
+            mode = "RGBA" if image.mode == "RGBA" else "RGB"
             converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=mode)
             if converted is not None:
                 return converted
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # an unusable profile: fall back to Pillow's plain conversion
-    if image.mode not in ("RGB", "RGBA", "L", "LA"):
-        image = image.convert("RGBA" if "A" in image.mode else "RGB")
-    return image
+    return image.convert("RGB") if image.mode == "CMYK" else image
 
 
 def _flatten(image: Image.Image, background: str) -> Image.Image:
@@ -155,8 +160,55 @@ def _flatten(image: Image.Image, background: str) -> Image.Image:
     return base
 
 
-def render(data: bytes, spec: Spec, max_bytes: int, max_pixels: int) -> Rendered:
-    """Make one variant of ``data`` as ``spec`` says. Raises SourceTooLarge or Undecodable for bad input."""
+@dataclass(frozen=True)
+class _Decoded:
+    image: Image.Image  # loaded, upright, normalised mode, colours not yet converted
+    profile: bytes | None
+
+
+class DecodeCache:
+    """Decoded sources kept by a warm container for the next requests of the same source (bounded in pixels).
+
+    Entries are keyed by the source's bytes and the decoded size asked for, so a hit gives exactly the pixels a
+    cold decode would: output bytes do not depend on what a container did before.
+    """
+
+    def __init__(self, max_pixels: int) -> None:
+        self.max_pixels = max_pixels
+        self._entries: OrderedDict[tuple, _Decoded] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> _Decoded | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple, entry: _Decoded) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+            if entry.image.width * entry.image.height > self.max_pixels:
+                return
+            self._entries[key] = entry
+            while sum(e.image.width * e.image.height for e in self._entries.values()) > self.max_pixels:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+#: The container's cache: 40 megapixels of decoded sources (about 120 MB as RGB).
+decode_cache = DecodeCache(40_000_000)
+
+
+def render(data: bytes, spec: Spec, max_bytes: int, max_pixels: int, decode_width: int = 0) -> Rendered:
+    """Make one variant of ``data`` as ``spec`` says. Raises SourceTooLarge or Undecodable for bad input.
+
+    ``decode_width``: decode the source for at least this output width (the largest the edge serves), so that
+    the decoded source, kept in ``decode_cache``, serves the next requests for its other variants.
+    """
     image = _open(data, max_bytes, max_pixels)
     fmt = spec.format or _kept_format(image)
     orientation = _orientation(image)
@@ -167,17 +219,30 @@ def render(data: bytes, spec: Spec, max_bytes: int, max_pixels: int) -> Rendered
     try:
         if getattr(image, "is_animated", False) and fmt in ANIMATED_FORMATS:
             return Rendered(_animation(image, (out_w, out_h), fmt, spec, max_pixels), fmt, out_w, out_h)
-        if image.format == "JPEG":
-            # Shrink on load (DCT scaling) to no less than the size we need; the scale is the same in both
-            # orientations, so it applies to the file's own width and height.
-            scale = max(out_w / src_w, out_h / src_h)
-            image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
-        image.load()
-        image = _to_srgb(ImageOps.exif_transpose(image))
-        image = _resize(image, (out_w, out_h), spec)
+        scale = min(1.0, max(out_w / src_w, out_h / src_h, decode_width / src_w))
+        size = (math.ceil(image.width * scale), math.ceil(image.height * scale))  # in the file's orientation
+        key = (hashlib.blake2b(data, digest_size=16).digest(), size)
+        decoded = decode_cache.get(key)
+        if decoded is None:
+            decoded = _decode(image, orientation, size)
+            decode_cache.put(key, decoded)
+        resized = _resize(decoded.image, (out_w, out_h), spec)
+        return Rendered(_encode(_to_srgb(resized, decoded.profile), fmt, spec), fmt, out_w, out_h)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise Undecodable(f"source could not be decoded: {exc}") from None
-    return Rendered(_encode(image, fmt, spec), fmt, out_w, out_h)
+
+
+def _decode(image: Image.Image, orientation: int, size: tuple[int, int]) -> _Decoded:
+    """Decode at no less than ``size`` (JPEG: DCT shrink-on-load), upright, in a mode every step handles."""
+    if image.format == "JPEG" and size != image.size:
+        # The scale is the same in both orientations, so it applies to the file's own width and height.
+        image.draft(image.mode, size)
+    profile = image.info.get("icc_profile")
+    image.load()
+    if orientation != 1:
+        image = ImageOps.exif_transpose(image)
+    image = _normalise(image)
+    return _Decoded(image, profile if image.mode in ("RGB", "RGBA", "CMYK") else None)
 
 
 def _resize(image: Image.Image, size: tuple[int, int], spec: Spec) -> Image.Image:

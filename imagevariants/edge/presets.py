@@ -243,6 +243,14 @@ class Document:
             return None
         return spec, variant.rest[: -len(suffix)]
 
+    @property
+    def largest_width(self) -> int:
+        """The widest output of any current revision: sources are decoded for it, then reused for the rest."""
+        return max(
+            (self.presets[name].revisions[fp].width for name in self.presets for fp in self.presets[name].current),
+            default=0,
+        )
+
     def outputs(self, preset: str) -> list[Output]:
         """The current outputs of a preset, primary first; KeyError when the preset is not in the document."""
         return self.presets[preset].outputs(preset)

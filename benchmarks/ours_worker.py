@@ -1,0 +1,37 @@
+"""Makes the benchmark's variants with imagevariants' pipeline, one request at a time; prints JSON results.
+
+Usage: python ours_worker.py JOBS.json OUTDIR. Each variant decodes its source again, as each request does at
+the edge.
+"""
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from imagevariants.edge.pipeline import decode_cache, render  # noqa: E402
+from imagevariants.edge.presets import Spec  # noqa: E402
+
+jobs = json.loads(Path(sys.argv[1]).read_text())
+out_dir = Path(sys.argv[2])
+cold = len(sys.argv) > 3 and sys.argv[3] == "--cold"  # every request in a new container: no decoded source kept
+decode_width = max(job["width"] for job in jobs)  # as the handler does: the largest width the edge serves
+results = []
+for job in jobs:
+    data = Path(job["source"]).read_bytes()  # the edge reads the bytes from S3; the file read is not timed
+    if cold:
+        decode_cache.clear()
+    started = time.perf_counter()
+    spec = Spec(job["width"], quality=job["quality"], format=job["format"])
+    made = render(data, spec, 200 << 20, 100_000_000, decode_width=decode_width)
+    seconds = time.perf_counter() - started
+    path = out_dir / f"{job['id']}.{job['format']}"
+    path.write_bytes(made.data)
+    results.append(
+        {"id": job["id"], "seconds": seconds, "bytes": len(made.data), "width": made.width, "height": made.height,
+         "file": str(path)}
+    )  # fmt: skip
+print(json.dumps({"results": results, "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
