@@ -8,7 +8,8 @@ distribution; the tags switch to the new presets only once all of that succeeded
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -129,16 +130,11 @@ def publish(
         bundle_sha256=bundle.sha256,
         distribution_id=options.distribution_id,
     )
-    try:
+    with _recorded(deployment):
         deployment.function_arn = _deploy(bundle, current.document, options, report)
         deployment.save(update_fields=["function_arn"])
         if options.wait:
             aws.wait_deployed(aws.clients()["cloudfront"], options.distribution_id, report, options.poll_seconds)
-    except Exception as exc:
-        reason = str(exc) if isinstance(exc, DeployError) else aws.explain(exc)
-        _finish(deployment, EdgeDeployment.Status.FAILED, reason)
-        raise DeployError(reason) from None
-    _finish(deployment, EdgeDeployment.Status.SUCCEEDED)
     report(f"Deployed {deployment.function_arn} on {options.distribution_id}.")
     return deployment
 
@@ -162,7 +158,7 @@ def rollback(by: str = "", *, options: Options | None = None, report: Report = l
         distribution_id=options.distribution_id,
         function_arn=target.function_arn,
     )
-    try:
+    with _recorded(deployment):
         clients = aws.clients()
         if not aws.function_exists(clients["lambda"], target.function_arn):
             raise DeployError(f"Function version {target.function_arn} no longer exists.")
@@ -175,11 +171,6 @@ def rollback(by: str = "", *, options: Options | None = None, report: Report = l
         )
         if options.wait:
             aws.wait_deployed(clients["cloudfront"], options.distribution_id, report, options.poll_seconds)
-    except Exception as exc:
-        reason = str(exc) if isinstance(exc, DeployError) else aws.explain(exc)
-        _finish(deployment, EdgeDeployment.Status.FAILED, reason)
-        raise DeployError(reason) from None
-    _finish(deployment, EdgeDeployment.Status.SUCCEEDED)
     report(f"Rolled back to {target.function_arn} (deployment of {target.created_at:%Y-%m-%d %H:%M}).")
     return deployment
 
@@ -255,6 +246,18 @@ def _calls(options: Options, document: Document) -> list[str]:
         f"  cloudfront: GetDistributionConfig {options.distribution_id}, UpdateDistribution (IfMatch) with"
         f" origin-response on {document.prefix}*" + (" and the default behaviour" if options.seed_urls else ""),
     ]
+
+
+@contextmanager
+def _recorded(deployment: EdgeDeployment) -> Iterator[None]:
+    """Mark ``deployment`` succeeded when the block completes, failed (with the reason) when it raises."""
+    try:
+        yield
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, DeployError) else aws.explain(exc)
+        _finish(deployment, EdgeDeployment.Status.FAILED, reason)
+        raise DeployError(reason) from None
+    _finish(deployment, EdgeDeployment.Status.SUCCEEDED)
 
 
 def _finish(deployment: EdgeDeployment, status: str, error: str = "") -> None:
