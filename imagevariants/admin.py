@@ -29,8 +29,9 @@ PUBLISH_COMMAND = "python manage.py deploy_edge"
 def publication_context(request: HttpRequest) -> dict[str, Any]:
     """What the banner needs: presets not live, the command that publishes them, whether to offer the button."""
     published = publishing.published_document()
-    pending = [p for p in VariantPreset.objects.all() if publishing.preset_state(p, published) != "live"]
-    removed = sorted(set(published.presets) - {p.name for p in VariantPreset.objects.all()}) if published else []
+    presets = list(VariantPreset.objects.all())
+    pending = [p for p in presets if publishing.preset_state(p, published) != "live"]
+    removed = sorted(set(published.presets) - {p.name for p in presets}) if published else []
     return {
         "imagevariants_pending": pending,
         "imagevariants_removed": removed,
