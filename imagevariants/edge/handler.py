@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import BadKey, EdgeError, NotServed
+from .errors import BadKey, EdgeError, NotServed, SourceMissing
 from .keys import decode_uri, parse_key, parse_seed_alias, url_path
 from .lambda_rules import RESPONSE_BUDGET, response_size
 from .pipeline import render
@@ -33,9 +33,31 @@ def baked_document() -> Document:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Lambda entry point."""
-    request = event["Records"][0]["cf"]["request"]
-    return handle(event, S3Store.from_origin(request["origin"]), baked_document())
+    """Lambda entry point: the store is the event's S3 origin (its bucket, in its region)."""
+    try:
+        store: Store = S3Store.from_origin(event["Records"][0]["cf"]["request"]["origin"])
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # not an S3 origin: nothing of ours to make
+        store = _NoStore(f"{type(exc).__name__}: {exc}")
+    try:
+        document = baked_document()
+    except Exception as exc:  # a broken bundle (deploy_edge validates it first): answer, never crash
+        logger.exception("imagevariants edge: the baked presets document does not load")
+        print(json.dumps({"outcome": "no-document", "error": f"{type(exc).__name__}: {exc}", "status": "503"}))
+        return _text(503, "Service Unavailable", "variant temporarily unavailable", "no-store")
+    return handle(event, store, document)
+
+
+class _NoStore:
+    """The store of an event whose origin is not S3: every variant miss answers 404, nothing is written."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        raise SourceMissing(f"the origin is not an S3 bucket ({self.reason})")
+
+    def write(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        raise RuntimeError("the origin is not an S3 bucket")
 
 
 def _headers(**values: str) -> dict[str, list[dict[str, str]]]:
@@ -67,9 +89,10 @@ def _redirect(status: int, key: str, cache_control: str) -> dict[str, Any]:
 def handle(event: dict[str, Any], store: Store, document: Document) -> dict[str, Any]:
     """Answer one origin-response event; never raises, never answers 5xx for bad input."""
     started = time.monotonic()
-    cf = event["Records"][0]["cf"]
-    log: dict[str, Any] = {"uri": cf["request"].get("uri"), "status_in": cf["response"].get("status")}
+    log: dict[str, Any] = {}
     try:
+        cf = event["Records"][0]["cf"]
+        log.update(uri=cf["request"].get("uri"), status_in=cf["response"].get("status"))
         response = _handle(cf, store, document, log)
     except Exception as exc:  # the last line of defence: a bug must not become a viewer-facing crash loop
         logger.exception("imagevariants edge failure")
@@ -113,13 +136,18 @@ def _handle(cf: dict[str, Any], store: Store, document: Document, log: dict[str,
         limits = document.limits
         data = store.read(source_key, limits["max_source_bytes"])
         log["source_bytes"] = len(data)
-        rendered = render(
-            data, spec, limits["max_source_bytes"], limits["max_source_pixels"], decode_width=document.largest_width
-        )
+        rendered = render(data, spec, limits["max_source_bytes"], limits["max_source_pixels"])
     except EdgeError as exc:
         log.update(outcome=type(exc).__name__, error=str(exc))
         return _text(exc.status, exc.reason, f"{exc.reason}: {exc}", errors_cache)
-    log.update(output_bytes=len(rendered.data), pixels=f"{rendered.width}x{rendered.height}", format=rendered.format)
+    log.update(
+        source_pixels=rendered.source_width * rendered.source_height,
+        source_size=f"{rendered.source_width}x{rendered.source_height}",
+        output_bytes=len(rendered.data),
+        output_pixels=rendered.width * rendered.height,
+        pixels=f"{rendered.width}x{rendered.height}",
+        format=rendered.format,
+    )
     try:
         store.write(key, rendered.data, rendered.content_type, document.cache_control["variant"])
         stored, cache_control = True, document.cache_control["variant"]

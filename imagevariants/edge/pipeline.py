@@ -5,6 +5,7 @@ Shared by Lambda, the local edge and the Django side (``probe`` fills in a sourc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from .presets import Spec
 
 #: Bump when a change to this module changes output bytes: it is part of every fingerprint.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 #: Formats the pipeline decodes (JPEG covers MPO, which shares its decoder). Pillow's other plugins
 #: (EPS through Ghostscript, among others) are never tried.
@@ -68,6 +69,8 @@ class Rendered:
     format: str
     width: int
     height: int
+    source_width: int = 0  # the upright source's size, for the logs
+    source_height: int = 0
 
     @property
     def content_type(self) -> str:
@@ -165,49 +168,70 @@ class _Decoded:
     image: Image.Image  # loaded, upright, normalised mode, colours not yet converted
     profile: bytes | None
 
+    @property
+    def nbytes(self) -> int:
+        return self.image.width * self.image.height * len(self.image.getbands())
+
 
 class DecodeCache:
-    """Decoded sources kept by a warm container for the next requests of the same source (bounded in pixels).
+    """Decoded sources kept by a warm container for the next requests of the same source (bounded in bytes).
 
-    Entries are keyed by the source's bytes and the decoded size asked for, so a hit gives exactly the pixels a
-    cold decode would: output bytes do not depend on what a container did before.
+    Entries are keyed by a digest of the source's bytes and the size the decoder produced (for a JPEG, its DCT
+    scale), which is a function of the source and the spec alone. A hit therefore gives exactly the pixels a cold
+    decode would: output bytes never depend on what a container did before. Siblings share an entry when they need
+    the same decode: the other formats of one width, the widths one DCT scale serves, every variant of a PNG.
     """
 
-    def __init__(self, max_pixels: int) -> None:
-        self.max_pixels = max_pixels
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple, _Decoded] = OrderedDict()
         self._lock = threading.Lock()
+        self.hits = self.misses = 0
 
     def get(self, key: tuple) -> _Decoded | None:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None:
+            if entry is None:
+                self.misses += 1
+            else:
+                self.hits += 1
                 self._entries.move_to_end(key)
             return entry
 
     def put(self, key: tuple, entry: _Decoded) -> None:
         with self._lock:
             self._entries.pop(key, None)
-            if entry.image.width * entry.image.height > self.max_pixels:
+            if entry.nbytes > self.max_bytes:
                 return
             self._entries[key] = entry
-            while sum(e.image.width * e.image.height for e in self._entries.values()) > self.max_pixels:
+            while sum(e.nbytes for e in self._entries.values()) > self.max_bytes:
                 self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.hits = self.misses = 0
 
 
-#: The container's cache: 40 megapixels of decoded sources (about 120 MB as RGB).
-decode_cache = DecodeCache(40_000_000)
+#: The container's cache: 96 MB of decoded pixels (a 32 MP RGB decode, or many small DCT-scaled ones).
+decode_cache = DecodeCache(96 * 1024 * 1024)
 
 
-def render(data: bytes, spec: Spec, max_bytes: int, max_pixels: int, decode_width: int = 0) -> Rendered:
+def render(
+    data: bytes, spec: Spec, max_bytes: int, max_pixels: int, focus: tuple[float, float] = (0.5, 0.5)
+) -> Rendered:
     """Make one variant of ``data`` as ``spec`` says. Raises SourceTooLarge or Undecodable for bad input.
 
-    ``decode_width``: decode the source for at least this output width (the largest the edge serves), so that
-    the decoded source, kept in ``decode_cache``, serves the next requests for its other variants.
+    The output depends on ``data`` and ``spec`` only (and ``focus``), never on earlier requests: sources are
+    decoded at the smallest size the spec needs (JPEG shrink-on-load), and a decode kept in ``decode_cache`` is
+    reused only by requests that would have decoded exactly the same pixels.
+
+    ``focus``: for ``cover``, the point of the (upright) source to keep in view, as fractions of its width and
+    height; the crop is centred on it as far as the source allows. A caller that varies it must make it part of
+    the variant's key, as every other output-affecting parameter is.
     """
     image = _open(data, max_bytes, max_pixels)
     fmt = spec.format or _kept_format(image)
@@ -216,27 +240,39 @@ def render(data: bytes, spec: Spec, max_bytes: int, max_pixels: int, decode_widt
     if orientation in _SWAPPING_ORIENTATIONS:
         src_w, src_h = src_h, src_w
     out_w, out_h = output_size(src_w, src_h, spec)
+    made = functools.partial(Rendered, format=fmt, width=out_w, height=out_h, source_width=src_w, source_height=src_h)
     try:
         if getattr(image, "is_animated", False) and fmt in ANIMATED_FORMATS:
-            return Rendered(_animation(image, (out_w, out_h), fmt, spec, max_pixels), fmt, out_w, out_h)
-        scale = min(1.0, max(out_w / src_w, out_h / src_h, decode_width / src_w))
-        size = (math.ceil(image.width * scale), math.ceil(image.height * scale))  # in the file's orientation
-        key = (hashlib.blake2b(data, digest_size=16).digest(), size)
+            return made(_animation(image, (out_w, out_h), fmt, spec, max_pixels, focus))
+        image = _shrink_on_load(image, (out_w, out_h), (src_w, src_h))
+        key = (hashlib.blake2b(data, digest_size=16).digest(), image.size, image.mode)
         decoded = decode_cache.get(key)
         if decoded is None:
-            decoded = _decode(image, orientation, size)
+            decoded = _decode(image, orientation)
             decode_cache.put(key, decoded)
-        resized = _resize(decoded.image, (out_w, out_h), spec)
-        return Rendered(_encode(_to_srgb(resized, decoded.profile), fmt, spec), fmt, out_w, out_h)
+        resized = _resize(decoded.image, (out_w, out_h), spec, focus)
+        return made(_encode(_to_srgb(resized, decoded.profile), fmt, spec))
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise Undecodable(f"source could not be decoded: {exc}") from None
 
 
-def _decode(image: Image.Image, orientation: int, size: tuple[int, int]) -> _Decoded:
-    """Decode at no less than ``size`` (JPEG: DCT shrink-on-load), upright, in a mode every step handles."""
-    if image.format == "JPEG" and size != image.size:
-        # The scale is the same in both orientations, so it applies to the file's own width and height.
+def _shrink_on_load(image: Image.Image, out: tuple[int, int], upright: tuple[int, int]) -> Image.Image:
+    """JPEG: ask the decoder for the smallest DCT scale (1/2, 1/4, 1/8) that still covers the output size.
+
+    The scale is the same in both orientations, so it applies to the file's own width and height. Asking for
+    the output size itself, not a multiple, is the measured choice (docs/reference/pipeline.md).
+    """
+    if image.format != "JPEG":
+        return image
+    scale = min(1.0, max(out[0] / upright[0], out[1] / upright[1]))
+    size = (math.ceil(image.width * scale), math.ceil(image.height * scale))
+    if size != image.size:
         image.draft(image.mode, size)
+    return image
+
+
+def _decode(image: Image.Image, orientation: int) -> _Decoded:
+    """Decode (at the draft size already chosen), upright, in a mode every step handles."""
     profile = image.info.get("icc_profile")
     image.load()
     if orientation != 1:
@@ -245,21 +281,27 @@ def _decode(image: Image.Image, orientation: int, size: tuple[int, int]) -> _Dec
     return _Decoded(image, profile if image.mode in ("RGB", "RGBA", "CMYK") else None)
 
 
-def _resize(image: Image.Image, size: tuple[int, int], spec: Spec) -> Image.Image:
+def _resize(
+    image: Image.Image, size: tuple[int, int], spec: Spec, focus: tuple[float, float] = (0.5, 0.5)
+) -> Image.Image:
     box = None
     if spec.fit == "cover":
-        # Crop the box's aspect ratio around the centre, in the (possibly draft-reduced) image.
+        # Crop the box's aspect ratio around the focus (the centre by default), in the (draft-reduced) image.
         ratio = size[0] / size[1]
         w, h = image.size
         crop_w, crop_h = (h * ratio, h) if w / h > ratio else (w, w / ratio)
-        left, top = (w - crop_w) / 2, (h - crop_h) / 2
+        fx, fy = (min(1.0, max(0.0, float(v))) for v in focus)
+        left = min(max(fx * w - crop_w / 2, 0.0), w - crop_w)
+        top = min(max(fy * h - crop_h / 2, 0.0), h - crop_h)
         box = (left, top, left + crop_w, top + crop_h)
     if size != image.size or box:
         image = image.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
     return image
 
 
-def _animation(image: Image.Image, size: tuple[int, int], fmt: str, spec: Spec, max_pixels: int) -> bytes:
+def _animation(
+    image: Image.Image, size: tuple[int, int], fmt: str, spec: Spec, max_pixels: int, focus: tuple[float, float]
+) -> bytes:
     """Resize every frame of an animated GIF or WebP and keep the animation (timing and loop count)."""
     frames, durations, decoded = [], [], 0
     for frame in ImageSequence.Iterator(image):
@@ -268,7 +310,7 @@ def _animation(image: Image.Image, size: tuple[int, int], fmt: str, spec: Spec, 
             raise SourceTooLarge(f"animation has more than {max_pixels} pixels in all its frames")
         rgba = frame.convert("RGBA")  # decodes the frame, which sets its duration (WebP)
         durations.append(frame.info.get("duration", 100))
-        frames.append(_resize(rgba, size, spec))
+        frames.append(_resize(rgba, size, spec, focus))
     options = {"save_all": True, "append_images": frames[1:], "duration": durations, "loop": image.info.get("loop", 0)}
     if fmt == "webp":
         options.update(quality=spec.quality, method=4)
@@ -279,6 +321,18 @@ def _animation(image: Image.Image, size: tuple[int, int], fmt: str, spec: Spec, 
     return out.getvalue()
 
 
+#: libaom's speed by output size: the slowest (smallest files) that keeps a cold AVIF request within a few seconds
+#: on one core (measured in docs/reference/pipeline.md). One thread: the output must not depend on the machine.
+AVIF_SPEEDS = ((2_500_000, 6), (12_000_000, 8))
+AVIF_FASTEST = 9
+
+
+def avif_speed(width: int, height: int) -> int:
+    """The AVIF encoder speed for an output of ``width`` x ``height`` (a function of the spec and source only)."""
+    pixels = width * height
+    return next((speed for limit, speed in AVIF_SPEEDS if pixels <= limit), AVIF_FASTEST)
+
+
 def _encode(image: Image.Image, fmt: str, spec: Spec) -> bytes:
     image.info = {}  # strip every piece of metadata (EXIF, GPS, XMP, the source's ICC profile)
     if fmt == "jpeg":
@@ -287,7 +341,7 @@ def _encode(image: Image.Image, fmt: str, spec: Spec) -> bytes:
     elif fmt == "webp":
         options = {"quality": spec.quality, "method": 4}
     elif fmt == "avif":
-        options = {"quality": spec.quality, "speed": 8, "max_threads": 1}
+        options = {"quality": spec.quality, "speed": avif_speed(image.width, image.height), "max_threads": 1}
     elif fmt == "gif":
         image = image.convert("P", palette=Image.Palette.ADAPTIVE) if image.mode not in ("P", "L") else image
         options = {}
