@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from imagevariants.edge.handler import handle
 from imagevariants.edge.keys import url_path
 from imagevariants.edge.lambda_rules import RESPONSE_BUDGET, response_size, violations
-from tests import images
+from tests.edge import images
 from tests.edge.conftest import MemoryStore
 from tests.edge.events import miss, response_of
 
@@ -87,10 +87,8 @@ def test_seed_style_url_redirects_to_the_canonical_variant(document, store):
     ],
 )
 def test_bad_requests_get_a_short_lived_4xx_and_nothing_is_written(document, store, path, status):
-    from tests.edge.test_pipeline import _png_header
-
     store.objects["images/corrupt.jpg"] = images.jpeg()[:300]
-    store.objects["images/bomb.png"] = _png_header(60000, 60000)
+    store.objects["images/bomb.png"] = images.png_header(60000, 60000)
     path = {
         "WRONG-EXT": uri(document, "sm", index=1).removesuffix(".webp"),
         "VARIANT-OF-VARIANT": uri(document, "sm", document.outputs("md")[0].key(SOURCE, document.prefix)),
@@ -135,23 +133,11 @@ def test_a_failed_write_still_returns_the_image_uncached(document, store):
     assert images.decode(base64.b64decode(response["body"])).width == 250
 
 
-def _noise_png(width: int, height: int) -> bytes:
-    """Random pixels: PNG cannot compress them, so the variant's size is known in advance (3 bytes a pixel)."""
-    import io
-    import os
-
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(out, "PNG")
-    return out.getvalue()
-
-
 def test_responses_over_the_limit_are_stored_then_redirected(store):
     from imagevariants.edge.presets import Document, Spec
 
     document = Document.build({"big": [Spec(700, format="png")]})
-    store.objects["images/noise.png"] = _noise_png(700, 500)  # incompressible: about 1 MB as PNG
+    store.objects["images/noise.png"] = images.noise_png(700, 500)  # incompressible: about 1 MB as PNG
     path = uri(document, "big", "images/noise.png")
     response = handle(miss(path), store, document)
     assert violations(response) == []
@@ -183,7 +169,7 @@ def test_just_under_the_budget_is_returned_inline(store):
 
     document = Document.build({"big": [Spec(700, format="png")]})
     for height, expected in ((300, "200"), (500, "307")):
-        store.objects["images/noise.png"] = _noise_png(700, height)
+        store.objects["images/noise.png"] = images.noise_png(700, height)
         response = handle(miss(uri(document, "big", "images/noise.png")), store, document)
         assert response["status"] == expected, (height, response_size(response))
         if expected == "200":

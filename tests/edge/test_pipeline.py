@@ -11,7 +11,7 @@ from PIL import Image, ImageCms
 from imagevariants.edge.errors import SourceTooLarge, Undecodable
 from imagevariants.edge.pipeline import output_size, probe, render
 from imagevariants.edge.presets import Spec
-from tests import images
+from tests.edge import images
 
 LIMITS = (50 * 1024 * 1024, 50_000_000)
 ADOBE_RGB = (Path(__file__).parent / "data" / "compatibleWithAdobeRGB1998.icc").read_bytes()
@@ -200,20 +200,6 @@ def test_avif_ignores_the_source_profile():
     assert "icc_profile" not in images.decode(result.data).info
 
 
-def _png_header(width: int, height: int) -> bytes:
-    """A tiny PNG that claims enormous dimensions (a decompression bomb's header)."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    )
-
-
 @pytest.mark.parametrize(
     "data, error",
     [
@@ -222,8 +208,8 @@ def _png_header(width: int, height: int) -> bytes:
         (images.jpeg()[:500], Undecodable),  # truncated
         (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>', Undecodable),
         (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", Undecodable),  # never handed to Ghostscript
-        (_png_header(60000, 60000), SourceTooLarge),  # 3.6 gigapixels, refused before decoding
-        (_png_header(200_000, 300), SourceTooLarge),
+        (images.png_header(60000, 60000), SourceTooLarge),  # 3.6 gigapixels, refused before decoding
+        (images.png_header(200_000, 300), SourceTooLarge),
     ],
     ids=["empty", "text", "truncated", "svg", "eps", "bomb", "bomb-wide"],
 )

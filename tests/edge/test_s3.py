@@ -12,7 +12,7 @@ from imagevariants.edge import handler as handler_module
 from imagevariants.edge import store as store_module
 from imagevariants.edge.keys import url_path
 from imagevariants.edge.lambda_rules import violations
-from tests import images
+from tests.edge import images
 from tests.edge.events import miss, response_of
 
 SOURCE = "images/my photo-2024.jpg"
@@ -30,7 +30,7 @@ def baked(document, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def bucket(aws):
+def bucket(s3_env):
     s3 = boto3.client("s3", region_name="eu-west-1")
     s3.create_bucket(Bucket="awsexamplebucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     s3.put_object(Bucket="awsexamplebucket", Key=SOURCE, Body=images.jpeg(1200, 900))
