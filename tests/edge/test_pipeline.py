@@ -9,18 +9,13 @@ import pytest
 from PIL import Image, ImageCms
 
 from imagevariants.edge.errors import SourceTooLarge, Undecodable
-from imagevariants.edge.pipeline import output_size, probe, render
+from imagevariants.edge.pipeline import DecodeCache, _Decoded, avif_speed, decode_cache, output_size, probe, render
 from imagevariants.edge.presets import Spec
 from tests.edge import images
+from tests.edge.images import encode
 
 LIMITS = (50 * 1024 * 1024, 50_000_000)
 ADOBE_RGB = (Path(__file__).parent / "data" / "compatibleWithAdobeRGB1998.icc").read_bytes()
-
-
-def encode(image: Image.Image, fmt: str, **options) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
 
 
 def run(data: bytes, **spec) -> Image.Image:
@@ -221,3 +216,99 @@ def test_bad_sources_raise_clear_errors(data, error):
 def test_byte_limit():
     with pytest.raises(SourceTooLarge, match="bytes"):
         render(images.jpeg(), Spec(100), 1000, LIMITS[1])
+
+
+def test_cmyk_jpeg_with_an_embedded_profile_uses_the_profile():
+    """A profile that prints cyan ink as red: only a pipeline that applies the embedded profile shows red."""
+
+    def lab_of(c, m, y, k):
+        if k:
+            return (0.0, 0.0, 0.0)
+        if c and not (m or y):
+            return (54.0, 80.0, 67.0)  # red
+        return (max(0.0, 100.0 - 40.0 * (c + m + y)), 0.0, 0.0)
+
+    profile = images.cmyk_profile(lab_of)
+    cyan = Image.new("CMYK", (200, 100), (255, 0, 0, 0))
+    with_profile = encode(cyan, "JPEG", quality=100, icc_profile=profile)
+    for fmt in (None, "png", "webp", "avif"):
+        r, g, b = run(with_profile, width=100, format=fmt, quality=90).convert("RGB").getpixel((50, 25))
+        assert r > 200 and g < 60 and b < 60, (fmt, (r, g, b))
+    r, g, b = run(encode(cyan, "JPEG", quality=100), width=100).convert("RGB").getpixel((50, 25))
+    assert r < 30 and g > 220, "without a profile, cyan stays cyan"
+
+
+def test_a_broken_profile_does_not_lose_the_image():
+    data = encode(Image.new("RGB", (200, 100), (10, 200, 30)), "JPEG", icc_profile=b"not a profile at all" * 8)
+    r, g, b = run(data, width=100).getpixel((50, 25))
+    assert g > 180 and r < 40 and b < 60
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp", "png"])
+def test_a_warm_container_gives_the_bytes_of_a_cold_one(fmt):
+    """Reusing a decode is only allowed when it is exactly the decode a cold request makes."""
+    data = images.jpeg(2400, 1600)
+    cold = {}
+    for width in (150, 300, 700, 1200):
+        decode_cache.clear()
+        cold[width] = render(data, Spec(width, format=fmt), *LIMITS).data
+    decode_cache.clear()
+    hits = decode_cache.hits
+    for width in (1200, 700, 300, 150, 150, 700):
+        for other in ("jpeg", "webp", "png"):  # siblings in other formats share the decode
+            render(data, Spec(width, format=other), *LIMITS)
+        assert render(data, Spec(width, format=fmt), *LIMITS).data == cold[width], width
+    assert decode_cache.hits - hits >= 18  # the reuse did happen: this test compares warm with cold output
+    assert len(decode_cache) == 2  # 2400 px shrunk on load to 1200 (for 1200 and 700) and 300 (for 300 and 150)
+
+
+def test_the_decode_cache_is_bounded():
+    cache = DecodeCache(max_bytes=3 * 100 * 100 * 3)
+    for index in range(5):
+        cache.put(("source", index), _Decoded(Image.new("RGB", (100, 100)), None))
+    assert len(cache) == 3 and cache.get(("source", 0)) is None and cache.get(("source", 4)) is not None
+    cache.put(("huge",), _Decoded(Image.new("RGB", (1000, 1000)), None))  # larger than the whole cache
+    assert cache.get(("huge",)) is None and len(cache) == 3
+
+
+def test_jpeg_shrink_on_load_decodes_no_more_than_needed():
+    data = images.jpeg(4000, 3000)
+    render(data, Spec(400, format="webp"), *LIMITS)
+    assert [entry.image.size for entry in decode_cache._entries.values()] == [(500, 375)]  # DCT scale 1/8
+
+
+def test_cover_follows_the_focus_hook():
+    source = Image.new("RGB", (900, 300), "blue")
+    source.paste(Image.new("RGB", (300, 300), "red"), (0, 0))  # red on the left third
+    data = encode(source, "PNG")
+    left = images.decode(render(data, Spec(100, 100, "cover"), *LIMITS, focus=(0.0, 0.5)).data).convert("RGB")
+    centre = images.decode(render(data, Spec(100, 100, "cover"), *LIMITS).data).convert("RGB")
+    assert left.getpixel((50, 50))[0] > 240 and centre.getpixel((50, 50))[2] > 240
+    far = images.decode(render(data, Spec(100, 100, "cover"), *LIMITS, focus=(5.0, -1.0)).data).convert("RGB")
+    assert far.size == (100, 100) and far.getpixel((50, 50))[2] > 240  # clamped inside the source
+
+
+def test_avif_speed_keeps_large_outputs_fast():
+    assert avif_speed(640, 360) == 6 and avif_speed(1920, 1080) == 6
+    assert avif_speed(3840, 2160) == 8
+    assert avif_speed(8192, 6000) == 9
+
+
+def test_animated_gif_frames_are_limited_in_total():
+    frames = [Image.new("RGB", (400, 300), colour) for colour in ("red", "lime", "blue")]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(SourceTooLarge, match="frames"):
+        render(data, Spec(200, format="webp"), LIMITS[0], 400 * 300 * 2)
+    assert render(data, Spec(200, format="webp"), LIMITS[0], 400 * 300 * 3).width == 200
+
+
+def test_probe_reports_the_upright_size_and_kept_format():
+    info = probe(images.jpeg(300, 200, exif=_orientation_exif(6)), *LIMITS)
+    assert (info.width, info.height, info.format) == (200, 300, "jpeg")
+    assert probe(images.png(30, 20), *LIMITS).format == "png"
+
+
+def _orientation_exif(value: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = value
+    return exif
