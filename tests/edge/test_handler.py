@@ -231,3 +231,91 @@ def test_any_bytes_as_a_source_never_crash(document, data):
     response = handle(miss(uri(document, "md")), store, document)
     assert violations(response) == []
     assert response["status"] in ("200", "413", "415")
+
+
+BROKEN = {
+    "zero-bytes": b"",
+    "not-an-image": b"hello, this is text\n" * 20,
+    "truncated": images.jpeg(800, 600)[:700],
+    "svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="4000" height="4000"><rect width="9" height="9"/></svg>',
+    "bomb": images.png_header(60000, 60000),
+    "html": b"<!doctype html><title>x</title>",
+}
+
+
+@pytest.mark.parametrize("name", BROKEN)
+@pytest.mark.parametrize("preset, index", [("md", 0), ("md", 1), ("sm", 1), ("box", 0)])
+def test_broken_sources_get_a_clear_4xx_and_nothing_is_written(document, store, name, preset, index):
+    store.objects[f"images/{name}.jpg"] = BROKEN[name]
+    response = handle(miss(uri(document, preset, f"images/{name}.jpg", index=index)), store, document)
+    assert violations(response) == []
+    assert response["status"] == ("413" if name == "bomb" else "415"), response
+    assert header(response, "cache-control") == ["public, max-age=60"]
+    assert response["bodyEncoding"] == "text" and len(response["body"]) <= 201
+    assert store.written == {}
+
+
+def test_a_source_over_the_byte_limit_is_a_413(store):
+    from imagevariants.edge.presets import Document, Spec
+
+    document = Document.build({"md": [Spec(250)]}, limits={"max_source_bytes": 10_000})
+    response = handle(miss(uri(document, "md")), store, document)
+    assert response["status"] == "413" and store.written == {}
+
+
+def test_the_budget_edge_exactly(document, store, monkeypatch):
+    """A response of exactly the budget is returned inline; one byte less of budget and it is stored, redirected."""
+    from imagevariants.edge import handler as handler_module
+
+    path = uri(document, "md", index=2)
+    size = response_size(handle(miss(path), store, document))
+    monkeypatch.setattr(handler_module, "RESPONSE_BUDGET", size)
+    assert handle(miss(path), store, document)["status"] == "200"
+    monkeypatch.setattr(handler_module, "RESPONSE_BUDGET", size - 1)
+    store.written.clear()
+    response = handle(miss(path), store, document)
+    assert response["status"] == "307" and "body" not in response and len(store.written) == 1
+
+
+def test_the_budget_keeps_a_margin_under_the_limit():
+    from imagevariants.edge.lambda_rules import MAX_GENERATED_RESPONSE
+
+    assert MAX_GENERATED_RESPONSE - RESPONSE_BUDGET >= 32 * 1024
+
+
+def test_the_log_line_names_sizes_and_pixels(document, store, capsys):
+    handle(miss(uri(document, "md", index=2)), store, document)
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert line["source_pixels"] == 800 * 600 and line["source_size"] == "800x600"
+    assert line["output_pixels"] == 250 * 188 and line["format"] == "webp" and line["status"] == "200"
+    assert line["uri"].startswith("/_v/md.") and line["status_in"] == "403"
+
+
+def test_a_malformed_event_is_answered_not_raised(document, store, capsys):
+    response = handle({"Records": []}, store, document)
+    assert violations(response) == [] and response["status"] == "503"
+    assert json.loads(capsys.readouterr().out)["outcome"] == "error"
+
+
+def test_the_entry_point_with_an_origin_that_is_not_s3(document, monkeypatch, tmp_path):
+    from imagevariants.edge import handler as handler_module
+
+    baked = tmp_path / "presets.json"
+    baked.write_text(document.to_json())
+    monkeypatch.setattr(handler_module, "DOCUMENT_PATH", baked)
+    handler_module.baked_document.cache_clear()
+    try:
+        event = miss(uri(document, "md"))
+        event["Records"][0]["cf"]["request"]["origin"] = {"custom": {"domainName": "example.com"}}
+        response = handler_module.handler(event, None)
+        assert violations(response) == [] and response["status"] == "404"
+        event = miss("/robots.txt")
+        event["Records"][0]["cf"]["request"]["origin"] = {"custom": {"domainName": "example.com"}}
+        assert handler_module.handler(event, None) is response_of(event)
+
+        baked.write_text("{not json")  # a broken bundle: answered, never raised
+        handler_module.baked_document.cache_clear()
+        response = handler_module.handler(miss(uri(document, "md")), None)
+        assert violations(response) == [] and response["status"] == "503"
+    finally:
+        handler_module.baked_document.cache_clear()

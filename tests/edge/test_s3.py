@@ -95,3 +95,36 @@ def test_the_origin_path_prefixes_the_keys(baked, bucket):
     assert handler_module.handler(event, None)["status"] == "200"
     key = "site/" + baked.outputs("md")[2].key(SOURCE, baked.prefix)
     assert bucket.head_object(Bucket="awsexamplebucket", Key=key)["ContentType"] == "image/webp"
+
+
+def test_the_global_domain_form_without_a_region_means_us_east_1(baked, s3_env):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="global-bucket")
+    s3.put_object(Bucket="global-bucket", Key=SOURCE, Body=images.jpeg(900, 600))
+    response = handler_module.handler(miss(variant_uri(baked), bucket="global-bucket", region=None), None)
+    assert violations(response) == [] and response["status"] == "200"
+    assert store_module.s3_client.cache_info().currsize == 1
+    assert store_module.s3_client("us-east-1").meta.region_name == "us-east-1"
+    key = baked.outputs("md")[2].key(SOURCE, baked.prefix)
+    assert s3.head_object(Bucket="global-bucket", Key=key)["CacheControl"] == "public, max-age=31536000, immutable"
+
+
+def test_a_source_over_the_byte_limit_is_refused_from_its_length(baked, bucket, monkeypatch, tmp_path):
+    from imagevariants.edge.presets import Document
+
+    document = Document.from_dict({**baked.to_dict(), "limits": {"max_source_bytes": 1000}})
+    path = tmp_path / "small.json"
+    path.write_text(document.to_json())
+    monkeypatch.setattr(handler_module, "DOCUMENT_PATH", path)
+    handler_module.baked_document.cache_clear()
+    response = handler_module.handler(miss(variant_uri(document)), None)
+    assert response["status"] == "413"
+    assert [o["Key"] for o in bucket.list_objects_v2(Bucket="awsexamplebucket")["Contents"]] == [SOURCE]
+
+
+def test_s3_answers_without_the_error_response_leaking(baked, bucket):
+    event = miss(variant_uri(baked))
+    response = handler_module.handler(event, None)
+    assert set(response["headers"]) == {"content-type", "cache-control"}
+    assert not {"x-amz-request-id", "x-amz-id-2", "server", "date"} & set(response["headers"])
+    assert response["statusDescription"] == "OK"
