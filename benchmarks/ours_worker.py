@@ -18,7 +18,6 @@ from imagevariants.edge.presets import Spec  # noqa: E402
 jobs = json.loads(Path(sys.argv[1]).read_text())
 out_dir = Path(sys.argv[2])
 cold = len(sys.argv) > 3 and sys.argv[3] == "--cold"  # every request in a new container: no decoded source kept
-decode_width = max(job["width"] for job in jobs)  # as the handler does: the largest width the edge serves
 results = []
 for job in jobs:
     data = Path(job["source"]).read_bytes()  # the edge reads the bytes from S3; the file read is not timed
@@ -26,7 +25,7 @@ for job in jobs:
         decode_cache.clear()
     started = time.perf_counter()
     spec = Spec(job["width"], quality=job["quality"], format=job["format"])
-    made = render(data, spec, 200 << 20, 100_000_000, decode_width=decode_width)
+    made = render(data, spec, 200 << 20, 100_000_000)
     seconds = time.perf_counter() - started
     path = out_dir / f"{job['id']}.{job['format']}"
     path.write_bytes(made.data)
@@ -34,4 +33,5 @@ for job in jobs:
         {"id": job["id"], "seconds": seconds, "bytes": len(made.data), "width": made.width, "height": made.height,
          "file": str(path)}
     )  # fmt: skip
-print(json.dumps({"results": results, "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+stats = {"hits": decode_cache.hits, "misses": decode_cache.misses}
+print(json.dumps({"results": results, "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "cache": stats}))

@@ -11,8 +11,10 @@ benchmarks/results/latest.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -112,6 +114,54 @@ def quality(result: dict, source: str) -> float:
     return ssim(_luma(_flat(output)), reference(Path(source), output.size))
 
 
+def avif_ladder(photo: Path, width: int = 1920) -> list[dict]:
+    """The cost of our AVIF speed choice: one variant encoded at libaom speeds 4 (sharp's default effort) to 9."""
+    from imagevariants.edge import pipeline
+    from imagevariants.edge.presets import Spec
+
+    data = photo.read_bytes()
+    rows = []
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(affinity)})  # one core, as the workers
+    for speed in (4, 6, 7, 8, 9):
+        original = pipeline.AVIF_SPEEDS, pipeline.AVIF_FASTEST
+        pipeline.AVIF_SPEEDS, pipeline.AVIF_FASTEST = (), speed
+        try:
+            pipeline.decode_cache.clear()
+            started = time.perf_counter()
+            made = pipeline.render(data, Spec(width, format="avif"), 200 << 20, 100_000_000)
+            seconds = time.perf_counter() - started
+        finally:
+            pipeline.AVIF_SPEEDS, pipeline.AVIF_FASTEST = original
+        output = Image.open(io.BytesIO(made.data))
+        score = ssim(_luma(_flat(output)), reference(photo, output.size))
+        rows.append({"speed": speed, "seconds": seconds, "bytes": len(made.data), "ssim": score})
+    os.sched_setaffinity(0, affinity)
+    return rows
+
+
+def worst_cases(photos: dict[str, Path], tmp: str) -> dict[str, dict]:
+    """Full-size variants of the largest photograph, each in a new process: peak RSS and time of the worst request."""
+    name, path = max(((n, p) for n, p in photos.items() if p.suffix == ".jpg"), key=lambda item: _pixels(item[1]))
+    width = Image.open(path).width
+    found = {}
+    for format_ in ("jpeg", "webp", "avif"):
+        job = {"id": f"{name}-{width}-{format_}", "photo": name, "source": str(path), "width": width,
+               "format": format_, "quality": QUALITY}  # fmt: skip
+        jobs_path = Path(tmp) / f"worst-{format_}.json"
+        jobs_path.write_text(json.dumps([job]))
+        out = Path(tmp) / "worst"
+        out.mkdir(exist_ok=True)
+        result = run_worker([sys.executable, str(HERE / "ours_worker.py"), str(jobs_path), str(out), "--cold"])
+        found[format_] = {**result["results"][0], "rss_kib": result["rss_kib"], "megapixels": _pixels(path) / 1e6}
+    return found
+
+
+def _pixels(path: Path) -> int:
+    width, height = Image.open(path).size
+    return width * height
+
+
 def handler_end_to_end(photo: Path) -> dict[str, float]:
     """The Lambda entry point against a moto S3 server: cold import time and a first (generating) request."""
     code = "import time; t = time.perf_counter(); import imagevariants.edge.handler; print(time.perf_counter() - t)"
@@ -124,8 +174,9 @@ def handler_end_to_end(photo: Path) -> dict[str, float]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.update(
-        AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"
+        AWS_ENDPOINT_URL_S3=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"
     )
     try:
         import boto3
@@ -145,10 +196,13 @@ def handler_end_to_end(photo: Path) -> dict[str, float]:
         event = {"Records": [{"cf": {"request": {"uri": "/" + url_path(key), "origin": {"s3": {
             "domainName": "bench.s3.eu-west-1.amazonaws.com", "path": "", "region": "eu-west-1"}}},
             "response": {"status": "403", "headers": {}}}}]}  # fmt: skip
-        started = time.perf_counter()
-        response = handler.handler(event, None)
-        first = time.perf_counter() - started
+        with contextlib.redirect_stdout(io.StringIO()):  # the handler's own log line
+            started = time.perf_counter()
+            response = handler.handler(event, None)
+            first = time.perf_counter() - started
         assert response["status"] in ("200", "307"), response["status"]
+        stored = s3.head_object(Bucket="bench", Key=key)
+        assert (stored["ContentType"], stored["CacheControl"]) == ("image/webp", document.cache_control["variant"])
     finally:
         server.stop()
     return {"import_ms": statistics.median(imports) * 1000, "first_request_ms": first * 1000}
@@ -182,14 +236,20 @@ def main() -> None:
             job = by_id[a["id"]]
             rows.append({**job, "ours": a, "cold": c, "sharp": b, "ours_ssim": quality(a, job["source"]),
                          "sharp_ssim": quality(b, job["source"])})  # fmt: skip
+        worst = {} if args.quick else worst_cases(photos, tmp)
     rss = {"ours": ours["rss_kib"], "cold": cold["rss_kib"], "sharp": sharp["rss_kib"]}
-    report = render_report(rows, rss, handler_end_to_end(next(iter(photos.values()))))
+    ladder = (
+        [] if args.quick else avif_ladder(photos["kleiber"] if "kleiber" in photos else next(iter(photos.values())))
+    )
+    extra = {"cache": ours["cache"], "worst": worst, "avif_ladder": ladder}
+    report = render_report(rows, rss, handler_end_to_end(next(iter(photos.values()))), extra)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "latest.md").write_text(report)
+    (HERE / "results" / "latest.json").write_text(json.dumps({"rows": rows, "rss_kib": rss, **extra}, indent=1))
     print(report)
 
 
-def render_report(rows: list[dict], rss: dict[str, int], handler: dict) -> str:
+def render_report(rows: list[dict], rss: dict[str, int], handler: dict, extra: dict) -> str:
     def rate(group: list[dict], side: str) -> float:
         return len(group) / sum(row[side]["seconds"] for row in group)
 
@@ -237,9 +297,36 @@ def render_report(rows: list[dict], rss: dict[str, int], handler: dict) -> str:
             f"{rss['sharp'] / 1024:.0f} MiB.",
             f"Handler against a moto S3 server: cold import {handler['import_ms']:.0f} ms, first request "
             f"(read, 1280 px WebP, store, answer) {handler['first_request_ms']:.0f} ms.",
+            f"Warm container: {extra['cache']['hits']} of {extra['cache']['hits'] + extra['cache']['misses']} "
+            "requests reused a decode kept from an earlier request (same source, same decoded size).",
             *per_photo,
+            *_worst_lines(extra["worst"]),
+            *_ladder_lines(extra["avif_ladder"]),
         ]
     )
+
+
+def _worst_lines(worst: dict) -> list[str]:
+    if not worst:
+        return []
+    lines = ["", "Worst single requests, each in a new process (full-size variant of the largest photograph):", "",
+             "| variant | source MP | seconds | peak RSS (MiB) | bytes |", "|---|---|---|---|---|"]  # fmt: skip
+    for result in worst.values():
+        lines.append(
+            f"| {result['id']} | {result['megapixels']:.1f} | {result['seconds']:.2f} "
+            f"| {result['rss_kib'] / 1024:.0f} | {result['bytes']} |"
+        )
+    return lines
+
+
+def _ladder_lines(ladder: list[dict]) -> list[str]:
+    if not ladder:
+        return []
+    lines = ["", "AVIF encoder speed (libaom, one thread) for one 1920 px variant, cold:", "",
+             "| speed | seconds | bytes | SSIM |", "|---|---|---|---|"]  # fmt: skip
+    for row in ladder:
+        lines.append(f"| {row['speed']} | {row['seconds']:.2f} | {row['bytes']} | {row['ssim']:.4f} |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -9,7 +9,16 @@ import pytest
 from PIL import Image, ImageCms
 
 from imagevariants.edge.errors import SourceTooLarge, Undecodable
-from imagevariants.edge.pipeline import DecodeCache, _Decoded, avif_speed, decode_cache, output_size, probe, render
+from imagevariants.edge.pipeline import (
+    DecodeCache,
+    _Decoded,
+    _transform,
+    avif_speed,
+    decode_cache,
+    output_size,
+    probe,
+    render,
+)
 from imagevariants.edge.presets import Spec
 from tests.edge import images
 from tests.edge.images import encode
@@ -312,3 +321,30 @@ def _orientation_exif(value: int) -> Image.Exif:
     exif = Image.Exif()
     exif[0x0112] = value
     return exif
+
+
+def test_an_srgb_profile_is_recognised_and_skipped():
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    assert _transform(srgb, "RGB") is None and _transform(ADOBE_RGB, "RGB") is not None
+    source = Image.new("RGB", (300, 200), (60, 160, 90))
+    tagged = render(encode(source, "PNG", icc_profile=srgb), Spec(100, format="png"), *LIMITS).data
+    plain = render(encode(source, "PNG"), Spec(100, format="png"), *LIMITS).data
+    assert tagged == plain
+
+
+def test_a_full_size_decode_of_a_large_photo_is_not_kept():
+    cache = DecodeCache(max_bytes=1000, max_entry_bytes=300)
+    assert cache.put(("small",), _Decoded(Image.new("RGB", (10, 10)), None))
+    assert not cache.put(("large",), _Decoded(Image.new("RGB", (10, 11)), None))
+    assert len(cache) == 1
+    assert decode_cache.max_entry_bytes < 24_000_000 * 3  # a 24 MP RGB decode is made, used and dropped
+
+
+def test_converting_a_shared_decode_leaves_it_untouched():
+    """The in-place colour conversion must never reach a decode that the cache shares with later requests."""
+    data = encode(Image.new("RGB", (300, 200), (60, 160, 90)), "PNG", icc_profile=ADOBE_RGB)
+    hits = decode_cache.hits
+    first = render(data, Spec(300, format="png"), *LIMITS).data  # full size: the output is the decode itself
+    assert decode_cache.hits == hits and len(decode_cache) == 1
+    assert render(data, Spec(300, format="png"), *LIMITS).data == first
+    assert decode_cache.hits == hits + 1
