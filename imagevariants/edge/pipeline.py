@@ -196,7 +196,8 @@ class _Decoded:
 
     @property
     def nbytes(self) -> int:
-        return self.image.width * self.image.height * len(self.image.getbands())
+        """Memory held: Pillow keeps one byte a pixel for L, four for the other normalised modes (RGB too)."""
+        return self.image.width * self.image.height * (1 if self.image.mode == "L" else 4)
 
 
 class DecodeCache:
@@ -244,8 +245,8 @@ class DecodeCache:
             self._entries.clear()
 
 
-#: The container's cache: 96 MB of decoded pixels, 48 MB at most for one (a 12 MP RGB decode, a 4000x3000 RGBA
-#: PNG): a full-size decode of a larger photo is not kept, so it never sits in memory next to the next one.
+#: The container's cache: 96 MB of decoded pixels, 48 MB at most for one (a 12 MP RGB or RGBA decode): a full-size
+#: decode of a larger photo is not kept, so it never sits in memory next to the next one.
 decode_cache = DecodeCache(96 * 1024 * 1024, 48 * 1024 * 1024)
 
 

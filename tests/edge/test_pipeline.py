@@ -272,7 +272,7 @@ def test_a_warm_container_gives_the_bytes_of_a_cold_one(fmt):
 
 
 def test_the_decode_cache_is_bounded():
-    cache = DecodeCache(max_bytes=3 * 100 * 100 * 3)
+    cache = DecodeCache(max_bytes=3 * 100 * 100 * 4)
     for index in range(5):
         cache.put(("source", index), _Decoded(Image.new("RGB", (100, 100)), None))
     assert len(cache) == 3 and cache.get(("source", 0)) is None and cache.get(("source", 4)) is not None
@@ -333,11 +333,11 @@ def test_an_srgb_profile_is_recognised_and_skipped():
 
 
 def test_a_full_size_decode_of_a_large_photo_is_not_kept():
-    cache = DecodeCache(max_bytes=1000, max_entry_bytes=300)
+    cache = DecodeCache(max_bytes=1000, max_entry_bytes=400)
     assert cache.put(("small",), _Decoded(Image.new("RGB", (10, 10)), None))
     assert not cache.put(("large",), _Decoded(Image.new("RGB", (10, 11)), None))
     assert len(cache) == 1
-    assert decode_cache.max_entry_bytes < 24_000_000 * 3  # a 24 MP RGB decode is made, used and dropped
+    assert decode_cache.max_entry_bytes < 24_000_000 * 4  # a 24 MP RGB decode is made, used and dropped
 
 
 def test_converting_a_shared_decode_leaves_it_untouched():
