@@ -36,13 +36,13 @@ if TYPE_CHECKING:
     from .presets import Spec
 
 #: Bump when a change to this module changes output bytes: it is part of every fingerprint.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 
 #: Formats the pipeline decodes (JPEG covers MPO, which shares its decoder). Pillow's other plugins
 #: (EPS through Ghostscript, among others) are never tried.
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "AVIF", "TIFF", "BMP")
 PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF", "gif": "GIF"}
-ANIMATED_FORMATS = ("gif", "webp")  # output formats that keep an animated source's animation
+ANIMATED_FORMATS = ("gif", "webp", "avif")  # output formats that keep an animated source's animation
 CONTENT_TYPES = {
     "jpeg": "image/jpeg",
     "png": "image/png",
@@ -342,10 +342,15 @@ def _animation(
             raise SourceTooLarge(f"animation has more than {max_pixels} pixels in all its frames")
         rgba = frame.convert("RGBA")  # decodes the frame, which sets its duration (WebP)
         durations.append(frame.info.get("duration", 100))
-        frames.append(_resize(rgba, size, spec, focus))
+        resized = _resize(rgba, size, spec, focus)
+        resized.info = {}  # frames inherit the source's info (EXIF, XMP, profile): nothing of it is written
+        frames.append(resized)
     options = {"save_all": True, "append_images": frames[1:], "duration": durations, "loop": image.info.get("loop", 0)}
     if fmt == "webp":
         options.update(quality=spec.quality, method=4)
+    elif fmt == "avif":  # one AV1 encode per frame: never slower than speed 8, sized on all the frames together
+        speed = max(8, avif_speed(size[0], size[1] * len(frames)))
+        options.update(quality=spec.quality, speed=speed, max_threads=1)
     else:
         options.update(disposal=2, optimize=False)
     out = io.BytesIO()
@@ -375,7 +380,8 @@ def _encode(image: Image.Image, fmt: str, spec: Spec) -> bytes:
     elif fmt == "avif":
         options = {"quality": spec.quality, "speed": avif_speed(image.width, image.height), "max_threads": 1}
     elif fmt == "gif":
-        image = image.convert("P", palette=Image.Palette.ADAPTIVE) if image.mode not in ("P", "L") else image
+        if image.mode not in ("P", "L", "RGBA"):  # Pillow's GIF saver quantizes RGBA itself, keeping transparency
+            image = image.convert("P", palette=Image.Palette.ADAPTIVE)
         options = {}
     else:
         options = {"optimize": False, "compress_level": 6}

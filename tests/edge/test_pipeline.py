@@ -151,7 +151,7 @@ def _animation(fmt: str) -> bytes:
 
 
 @pytest.mark.parametrize("source_format", ["GIF", "WEBP"])
-@pytest.mark.parametrize("fmt", [None, "gif", "webp"])
+@pytest.mark.parametrize("fmt", [None, "gif", "webp", "avif"])
 def test_animation_is_kept_where_the_format_can_carry_it(source_format, fmt):
     image = run(_animation(source_format), width=200, format=fmt)
     assert image.n_frames == 3 and image.size == (200, 150)
@@ -166,7 +166,7 @@ def test_animation_is_kept_where_the_format_can_carry_it(source_format, fmt):
     assert b > 200 and r < 40
 
 
-@pytest.mark.parametrize("fmt", ["jpeg", "png", "avif"])
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
 def test_animation_becomes_its_first_frame_elsewhere(fmt):
     image = run(_animation("GIF"), width=200, format=fmt)
     assert getattr(image, "n_frames", 1) == 1
@@ -348,3 +348,27 @@ def test_converting_a_shared_decode_leaves_it_untouched():
     assert decode_cache.hits == hits and len(decode_cache) == 1
     assert render(data, Spec(300, format="png"), *LIMITS).data == first
     assert decode_cache.hits == hits + 1
+
+
+def test_an_animated_webp_with_exif_leaves_it_behind():
+    frames = [Image.new("RGB", (200, 100), colour) for colour in ("red", "blue")]
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=50, exif=exif, xmp=b"<secret/>")
+    assert b"PhoneMaker" in data
+    for fmt in ("webp", "gif", "avif"):
+        result = render(data, Spec(100, format=fmt), *LIMITS).data
+        assert b"PhoneMaker" not in result and b"secret" not in result, fmt
+        assert images.decode(result).n_frames == 2, fmt
+
+
+@pytest.mark.parametrize("animated", [False, True])
+def test_gif_output_keeps_transparency(animated):
+    frame = Image.new("RGBA", (200, 100), (200, 30, 30, 255))
+    frame.paste((0, 0, 0, 0), (0, 0, 100, 100))  # the left half fully transparent
+    if animated:
+        data = encode(frame, "WEBP", save_all=True, append_images=[frame.copy()], duration=50, lossless=True)
+    else:
+        data = encode(frame, "PNG")
+    image = images.decode(render(data, Spec(100, format="gif"), *LIMITS).data).convert("RGBA")
+    assert image.getpixel((10, 25))[3] == 0 and image.getpixel((90, 25))[3] == 255
