@@ -27,10 +27,15 @@ class Store(Protocol):
 
 @functools.lru_cache(maxsize=8)
 def s3_client(region: str) -> Any:
-    """One client per region per container. No endpoint is passed, so ``AWS_ENDPOINT_URL_S3`` is honoured."""
-    import boto3  # in the Lambda runtime; imported late so that the pipeline works without it
+    """One client per region per container. No endpoint is passed, so ``AWS_ENDPOINT_URL_S3`` is honoured.
 
-    return boto3.client("s3", region_name=region)
+    Timeouts and retries fit an origin-response trigger's 30 s: a stalled S3 costs seconds, not the whole request.
+    """
+    import boto3  # in the Lambda runtime; imported late so that the pipeline works without it
+    from botocore.config import Config
+
+    config = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
+    return boto3.client("s3", region_name=region, config=config)
 
 
 def parse_s3_domain(domain: str) -> tuple[str, str | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 
 import boto3
 import pytest
@@ -61,8 +62,32 @@ def test_first_request_generates_and_stores_in_s3(baked, bucket, region):
 
 def test_the_client_is_made_for_the_bucket_region(baked, bucket):
     handler_module.handler(miss(variant_uri(baked)), None)
-    assert store_module.s3_client("eu-west-1").meta.region_name == "eu-west-1"
+    client = store_module.s3_client("eu-west-1")
+    assert client.meta.region_name == "eu-west-1"
     assert store_module.s3_client.cache_info().currsize == 1
+    assert client.meta.config.read_timeout <= 10 and client.meta.config.connect_timeout <= 5  # inside the 30 s
+
+
+def test_eight_concurrent_first_requests_through_s3_get_identical_bytes(baked, bucket):
+    path = variant_uri(baked)
+    bodies: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def ask() -> None:
+        barrier.wait()
+        response = handler_module.handler(miss(path), None)
+        assert response["status"] == "200"
+        bodies.append(response["body"])
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(bodies) == 8 and len(set(bodies)) == 1
+    key = baked.outputs("md")[2].key(SOURCE, baked.prefix)
+    stored = bucket.get_object(Bucket="awsexamplebucket", Key=key)["Body"].read()
+    assert base64.b64decode(bodies[0]) == stored
 
 
 def test_missing_source_is_a_404_and_nothing_is_written(baked, bucket):
