@@ -33,5 +33,18 @@ for job in jobs:
         {"id": job["id"], "seconds": seconds, "bytes": len(made.data), "width": made.width, "height": made.height,
          "file": str(path)}
     )  # fmt: skip
+
+
+def peak_rss_kib() -> int:
+    """This process's own peak RSS (VmHWM; ru_maxrss would include the parent's at fork time)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 stats = {"hits": decode_cache.hits, "misses": decode_cache.misses}
-print(json.dumps({"results": results, "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "cache": stats}))
+print(json.dumps({"results": results, "rss_kib": peak_rss_kib(), "cache": stats}))

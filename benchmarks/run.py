@@ -154,6 +154,10 @@ def worst_cases(photos: dict[str, Path], tmp: str) -> dict[str, dict]:
         out.mkdir(exist_ok=True)
         result = run_worker([sys.executable, str(HERE / "ours_worker.py"), str(jobs_path), str(out), "--cold"])
         found[format_] = {**result["results"][0], "rss_kib": result["rss_kib"], "megapixels": _pixels(path) / 1e6}
+        if format_ != "avif":  # sharp's default AVIF effort would take minutes here
+            env = {**os.environ, "UV_THREADPOOL_SIZE": "1", "VIPS_CONCURRENCY": "1"}
+            theirs = run_worker(["node", str(HERE / "sharp_worker.mjs"), str(jobs_path), str(out)], env)
+            found[format_]["sharp"] = {**theirs["results"][0], "rss_kib": theirs["rss_kib"]}
     return found
 
 
@@ -310,11 +314,16 @@ def _worst_lines(worst: dict) -> list[str]:
     if not worst:
         return []
     lines = ["", "Worst single requests, each in a new process (full-size variant of the largest photograph):", "",
-             "| variant | source MP | seconds | peak RSS (MiB) | bytes |", "|---|---|---|---|---|"]  # fmt: skip
+             "| variant | source MP | seconds ours | sharp | peak RSS ours (MiB) | sharp | bytes ours | sharp |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for result in worst.values():
+        sharp = result.get("sharp")
+        theirs = (
+            (f"{sharp['seconds']:.2f}", f"{sharp['rss_kib'] / 1024:.0f}", str(sharp["bytes"])) if sharp else ("-",) * 3
+        )
         lines.append(
-            f"| {result['id']} | {result['megapixels']:.1f} | {result['seconds']:.2f} "
-            f"| {result['rss_kib'] / 1024:.0f} | {result['bytes']} |"
+            f"| {result['id']} | {result['megapixels']:.1f} | {result['seconds']:.2f} | {theirs[0]} "
+            f"| {result['rss_kib'] / 1024:.0f} | {theirs[1]} | {result['bytes']} | {theirs[2]} |"
         )
     return lines
 

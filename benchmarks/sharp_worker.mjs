@@ -24,4 +24,10 @@ for (const job of jobs) {
   writeFileSync(out, data);
   results.push({ id: job.id, seconds, bytes: data.length, width: info.width, height: info.height, file: out });
 }
-console.log(JSON.stringify({ results, rss_kib: process.resourceUsage().maxRSS }));
+// This process's own peak RSS (VmHWM; getrusage's maxRSS would include the parent's at fork time).
+let rss_kib = process.resourceUsage().maxRSS;
+try {
+  const match = readFileSync("/proc/self/status", "utf8").match(/^VmHWM:\s+(\d+) kB/m);
+  if (match) rss_kib = Number(match[1]);
+} catch {}
+console.log(JSON.stringify({ results, rss_kib }));
