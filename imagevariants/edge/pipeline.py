@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .presets import Spec
 
 #: Bump when a change to this module changes output bytes: it is part of every fingerprint.
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "4"
 
 #: Formats the pipeline decodes (JPEG covers MPO, which shares its decoder). Pillow's other plugins
 #: (EPS through Ghostscript, among others) are never tried.
@@ -342,9 +342,13 @@ def _animation(
             raise SourceTooLarge(f"animation has more than {max_pixels} pixels in all its frames")
         rgba = frame.convert("RGBA")  # decodes the frame, which sets its duration (WebP)
         durations.append(frame.info.get("duration", 100))
+        if fmt != "gif" and rgba.getchannel("A").getextrema()[0] == 255:
+            rgba = rgba.convert("RGB")  # opaque: no alpha to premultiply while resizing, nor to encode
         resized = _resize(rgba, size, spec, focus)
         resized.info = {}  # frames inherit the source's info (EXIF, XMP, profile): nothing of it is written
         frames.append(resized)
+    if any(frame.mode == "RGBA" for frame in frames):
+        frames = [frame if frame.mode == "RGBA" else frame.convert("RGBA") for frame in frames]
     options = {"save_all": True, "append_images": frames[1:], "duration": durations, "loop": image.info.get("loop", 0)}
     if fmt == "webp":
         options.update(quality=spec.quality, method=4)

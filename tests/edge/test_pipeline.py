@@ -372,3 +372,17 @@ def test_gif_output_keeps_transparency(animated):
         data = encode(frame, "PNG")
     image = images.decode(render(data, Spec(100, format="gif"), *LIMITS).data).convert("RGBA")
     assert image.getpixel((10, 25))[3] == 0 and image.getpixel((90, 25))[3] == 255
+
+
+@pytest.mark.parametrize("fmt", ["webp", "avif"])
+def test_an_animation_with_one_transparent_frame_keeps_its_alpha(fmt):
+    opaque = Image.new("RGBA", (200, 100), (200, 30, 30, 255))
+    holed = opaque.copy()
+    holed.paste((0, 0, 0, 0), (0, 0, 100, 100))
+    data = encode(opaque, "WEBP", save_all=True, append_images=[holed], duration=50, lossless=True)
+    image = images.decode(render(data, Spec(100, format=fmt), *LIMITS).data)
+    image.seek(1)
+    frame = image.convert("RGBA")
+    assert frame.getpixel((10, 25))[3] < 20 and frame.getpixel((90, 25))[3] > 235
+    image.seek(0)
+    assert image.convert("RGBA").getpixel((10, 25))[3] > 235
