@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .presets import Spec
 
 #: Bump when a change to this module changes output bytes: it is part of every fingerprint.
-PIPELINE_VERSION = "4"
+PIPELINE_VERSION = "5"
 
 #: Formats the pipeline decodes (JPEG covers MPO, which shares its decoder). Pillow's other plugins
 #: (EPS through Ghostscript, among others) are never tried.
@@ -128,8 +128,14 @@ def probe(data: bytes, max_bytes: int, max_pixels: int) -> Probe:
 
 def _normalise(image: Image.Image) -> Image.Image:
     """Bring unusual modes (16-bit, palette, bilevel) to ones every step handles; CMYK stays for its profile."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        image = image.point(lambda value: value / 256, "F") if image.mode != "I" else image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # Scale to 8 bits, never clip: 16-bit by 256; 32-bit integers or floats by their own range (if over 255).
+        high = image.getextrema()[1] if image.mode in ("I", "F") else 65535
+        if image.mode.startswith("I;16"):
+            image = image.convert("I")
+        if high > 255:
+            divisor = 256 if high <= 65535 else high / 255
+            image = image.point(lambda value: value / divisor, "F")
         return image.convert("L")
     if image.mode == "1":
         return image.convert("L")

@@ -386,3 +386,16 @@ def test_an_animation_with_one_transparent_frame_keeps_its_alpha(fmt):
     assert frame.getpixel((10, 25))[3] < 20 and frame.getpixel((90, 25))[3] > 235
     image.seek(0)
     assert image.convert("RGBA").getpixel((10, 25))[3] > 235
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16B", "I", "F"])
+def test_deep_greys_are_scaled_not_clipped(mode):
+    values = [int(v * 257) for v in range(256)]  # a 16-bit ramp
+    ramp = Image.new("I", (256, 1))
+    ramp.putdata(values)
+    source = ramp.convert("F") if mode == "F" else ramp if mode == "I" else ramp.convert(mode)
+    data = encode(source.resize((256, 16)), "TIFF")
+    assert Image.open(io.BytesIO(data)).mode == mode
+    image = run(data, width=256, format="png")
+    assert image.mode == "L"
+    assert abs(image.getpixel((64, 8)) - 64) <= 2 and abs(image.getpixel((192, 8)) - 192) <= 2
