@@ -390,6 +390,8 @@ def _encode(image: Image.Image, fmt: str, spec: Spec) -> bytes:
     elif fmt == "avif":
         options = {"quality": spec.quality, "speed": avif_speed(image.width, image.height), "max_threads": 1}
     elif fmt == "gif":
+        if image.mode == "LA":
+            image = image.convert("RGBA")
         if image.mode not in ("P", "L", "RGBA"):  # Pillow's GIF saver quantizes RGBA itself, keeping transparency
             image = image.convert("P", palette=Image.Palette.ADAPTIVE)
         options = {}

@@ -132,7 +132,7 @@ def test_alpha_flattened_for_jpeg_and_kept_elsewhere():
     ],
     ids=["I;16", "LA", "P", "1", "L", "RGB"],
 )
-@pytest.mark.parametrize("fmt", [None, "jpeg", "png", "webp", "avif"])
+@pytest.mark.parametrize("fmt", [None, "jpeg", "png", "webp", "avif", "gif"])
 def test_every_mode_renders(make, fmt):
     image = run(encode(make(), "PNG"), width=150, format=fmt)
     assert image.size == (150, 100)
