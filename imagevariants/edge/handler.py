@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import logging
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ from .pipeline import render
 from .presets import Document
 from .store import S3Store, Store
 
-logger = logging.getLogger("imagevariants.edge")
 DOCUMENT_PATH = Path(__file__).with_name("presets.json")
 
 
@@ -41,8 +40,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     try:
         document = baked_document()
     except Exception as exc:  # a broken bundle (deploy_edge validates it first): answer, never crash
-        logger.exception("imagevariants edge: the baked presets document does not load")
-        print(json.dumps({"outcome": "no-document", "error": f"{type(exc).__name__}: {exc}", "status": "503"}))
+        error = f"{type(exc).__name__}: {exc}"
+        print(json.dumps({"outcome": "no-document", "error": error, "status": "503"}, default=str))
         return _text(503, "Service Unavailable", "variant temporarily unavailable", "no-store")
     return handle(event, store, document)
 
@@ -95,8 +94,7 @@ def handle(event: dict[str, Any], store: Store, document: Document) -> dict[str,
         log.update(uri=cf["request"].get("uri"), status_in=cf["response"].get("status"))
         response = _handle(cf, store, document, log)
     except Exception as exc:  # the last line of defence: a bug must not become a viewer-facing crash loop
-        logger.exception("imagevariants edge failure")
-        log.update(outcome="error", error=f"{type(exc).__name__}: {exc}")
+        log.update(outcome="error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
         response = _text(503, "Service Unavailable", "variant temporarily unavailable", "no-store")
     log["status"] = response["status"]
     log["ms"] = round((time.monotonic() - started) * 1000, 1)

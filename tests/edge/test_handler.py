@@ -294,7 +294,10 @@ def test_the_log_line_names_sizes_and_pixels(document, store, capsys):
 def test_a_malformed_event_is_answered_not_raised(document, store, capsys):
     response = handle({"Records": []}, store, document)
     assert violations(response) == [] and response["status"] == "503"
-    assert json.loads(capsys.readouterr().out)["outcome"] == "error"
+    captured = capsys.readouterr()
+    (line,) = captured.out.splitlines()  # one JSON line, the traceback inside it
+    assert json.loads(line)["outcome"] == "error" and "IndexError" in json.loads(line)["traceback"]
+    assert captured.err == ""
 
 
 def test_the_entry_point_with_an_origin_that_is_not_s3(document, monkeypatch, tmp_path):
