@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .presets import Spec
 
 #: Bump when a change to this module changes output bytes: it is part of every fingerprint.
-PIPELINE_VERSION = "5"
+PIPELINE_VERSION = "6"
 
 #: Formats the pipeline decodes (JPEG covers MPO, which shares its decoder). Pillow's other plugins
 #: (EPS through Ghostscript, among others) are never tried.
@@ -278,7 +278,8 @@ def render(
     out_w, out_h = output_size(src_w, src_h, spec)
     made = functools.partial(Rendered, format=fmt, width=out_w, height=out_h, source_width=src_w, source_height=src_h)
     try:
-        if getattr(image, "is_animated", False) and fmt in ANIMATED_FORMATS:
+        # An MPO (a phone's JPEG with a preview or depth map appended) is one photograph, not an animation.
+        if getattr(image, "is_animated", False) and image.format != "MPO" and fmt in ANIMATED_FORMATS:
             return made(_animation(image, (out_w, out_h), fmt, spec, max_pixels, focus))
         image = _shrink_on_load(image, (out_w, out_h), (src_w, src_h))
         key = (hashlib.blake2b(data, digest_size=16).digest(), image.size, image.mode)
@@ -300,7 +301,7 @@ def _shrink_on_load(image: Image.Image, out: tuple[int, int], upright: tuple[int
     The scale is the same in both orientations, so it applies to the file's own width and height. Asking for
     the output size itself, not a multiple, is the measured choice (docs/reference/pipeline.md).
     """
-    if image.format != "JPEG":
+    if image.format not in ("JPEG", "MPO"):
         return image
     scale = min(1.0, max(out[0] / upright[0], out[1] / upright[1]))
     size = (math.ceil(image.width * scale), math.ceil(image.height * scale))

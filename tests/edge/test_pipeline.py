@@ -399,3 +399,14 @@ def test_deep_greys_are_scaled_not_clipped(mode):
     image = run(data, width=256, format="png")
     assert image.mode == "L"
     assert abs(image.getpixel((64, 8)) - 64) <= 2 and abs(image.getpixel((192, 8)) - 192) <= 2
+
+
+@pytest.mark.parametrize("fmt", [None, "webp", "avif", "gif"])
+def test_a_phone_mpo_is_one_photograph_not_an_animation(fmt):
+    main = Image.linear_gradient("L").resize((1600, 1200)).convert("RGB")
+    depth_map = Image.new("RGB", (160, 120), "red")
+    data = encode(main, "MPO", save_all=True, append_images=[depth_map])
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    image = run(data, width=200, format=fmt)
+    assert getattr(image, "n_frames", 1) == 1 and image.size == (200, 150)
+    assert [entry.image.size for entry in decode_cache._entries.values()] == [(200, 150)]  # shrunk on load
