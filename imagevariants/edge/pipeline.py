@@ -26,11 +26,10 @@ from PIL import (  # the decoders of INPUT_FORMATS, registered without importing
     JpegImagePlugin,  # noqa: F401
     PngImagePlugin,  # noqa: F401
     TiffImagePlugin,  # noqa: F401
-    UnidentifiedImageError,
     WebPImagePlugin,  # noqa: F401
 )
 
-from .errors import SourceTooLarge, Undecodable
+from .errors import EdgeError, SourceTooLarge, Undecodable
 
 if TYPE_CHECKING:
     from .presets import Spec
@@ -96,8 +95,10 @@ def _open(data: bytes, max_bytes: int, max_pixels: int) -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
     except Image.DecompressionBombError as exc:
         raise SourceTooLarge(str(exc)) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise Undecodable(f"not a decodable image: {exc}") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # UnidentifiedImageError, OSError, SyntaxError and whatever a malformed file raises
+        raise Undecodable(f"not a decodable image: {type(exc).__name__}: {exc}") from None
     if image.width * image.height > max_pixels:
         raise SourceTooLarge(f"source is {image.width}x{image.height} pixels, over the limit of {max_pixels}")
     return image
@@ -291,8 +292,12 @@ def render(
         resized = _resize(decoded.image, (out_w, out_h), spec, focus)
         owned = resized is not decoded.image or not shared
         return made(_encode(_to_srgb(resized, decoded.profile, owned), fmt, spec))
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        raise Undecodable(f"source could not be decoded: {exc}") from None
+    except (EdgeError, MemoryError):
+        raise
+    except Image.DecompressionBombError as exc:
+        raise SourceTooLarge(str(exc)) from None
+    except Exception as exc:  # a malformed source must be a 4xx, never the handler's 503: the log line names it
+        raise Undecodable(f"source could not be decoded: {type(exc).__name__}: {exc}") from None
 
 
 def _shrink_on_load(image: Image.Image, out: tuple[int, int], upright: tuple[int, int]) -> Image.Image:
@@ -348,7 +353,8 @@ def _animation(
         if decoded > max_pixels:
             raise SourceTooLarge(f"animation has more than {max_pixels} pixels in all its frames")
         rgba = frame.convert("RGBA")  # decodes the frame, which sets its duration (WebP)
-        durations.append(frame.info.get("duration", 100))
+        duration = frame.info.get("duration")
+        durations.append(100 if duration is None else round(duration))  # APNG's are floats; AVIF wants integers
         if fmt != "gif" and rgba.getchannel("A").getextrema()[0] == 255:
             rgba = rgba.convert("RGB")  # opaque: no alpha to premultiply while resizing, nor to encode
         resized = _resize(rgba, size, spec, focus)

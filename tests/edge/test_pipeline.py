@@ -410,3 +410,22 @@ def test_a_phone_mpo_is_one_photograph_not_an_animation(fmt):
     image = run(data, width=200, format=fmt)
     assert getattr(image, "n_frames", 1) == 1 and image.size == (200, 150)
     assert [entry.image.size for entry in decode_cache._entries.values()] == [(200, 150)]  # shrunk on load
+
+
+@pytest.mark.parametrize("fmt", [None, "webp", "avif", "gif"])
+def test_an_animated_png_keeps_its_animation(fmt):
+    frames = [Image.new("RGBA", (300, 200), colour) for colour in ("red", "lime", "blue")]
+    data = encode(frames[0], "PNG", save_all=True, append_images=frames[1:], duration=[100, 200, 300])
+    image = run(data, width=150, format=fmt)
+    assert getattr(image, "n_frames", 1) == (1 if fmt is None else 3)  # a PNG variant is the first frame
+
+
+def test_an_exception_inside_pillow_is_a_415_not_a_crash(monkeypatch):
+    from PIL import ImageOps
+
+    def broken(*args, **kwargs):
+        raise IndexError("tuple index out of range")  # as Pillow's plugins raise on some malformed files
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", broken)
+    with pytest.raises(Undecodable, match="IndexError"):
+        render(images.jpeg(300, 200, exif=_orientation_exif(6)), Spec(100), *LIMITS)
