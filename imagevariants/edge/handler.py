@@ -40,9 +40,15 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     try:
         document = baked_document()
     except Exception as exc:  # a broken bundle (deploy_edge validates it first): answer, never crash
-        error = f"{type(exc).__name__}: {exc}"
-        print(json.dumps({"outcome": "no-document", "error": error, "status": "503"}, default=str))
-        return _text(503, "Service Unavailable", "variant temporarily unavailable", "no-store")
+        log = {"outcome": "no-document", "error": f"{type(exc).__name__}: {exc}"}
+        try:
+            origin_response = event["Records"][0]["cf"]["response"]
+            passes = origin_response.get("status") not in ("403", "404")
+        except (KeyError, TypeError, IndexError, AttributeError):
+            passes = False
+        response = origin_response if passes else _text(503, "Service Unavailable", "variant unavailable", "no-store")
+        print(json.dumps({**log, "status": response.get("status")}, default=str))
+        return response
     return handle(event, store, document)
 
 

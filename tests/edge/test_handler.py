@@ -320,5 +320,7 @@ def test_the_entry_point_with_an_origin_that_is_not_s3(document, monkeypatch, tm
         handler_module.baked_document.cache_clear()
         response = handler_module.handler(miss(uri(document, "md")), None)
         assert violations(response) == [] and response["status"] == "503"
+        found = miss("/images/photo.jpg", status="200")  # originals still pass through untouched
+        assert handler_module.handler(found, None) is response_of(found)
     finally:
         handler_module.baked_document.cache_clear()
