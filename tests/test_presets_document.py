@@ -1,5 +1,6 @@
 """The presets document baked into the edge: build, validate, fingerprints."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from imagevariants.edge.keys import parse_key
+from imagevariants.edge.pipeline import PIPELINE_VERSION
 from imagevariants.edge.presets import Document, DocumentError, Spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,11 +65,37 @@ def test_earlier_revisions_stay_served_and_removed_presets_go():
     assert "gone" not in new.presets
 
 
+def _earlier_document() -> dict:
+    """A document as an earlier release stored it: pipeline "1", revisions without their own pipeline field."""
+    fields = {"width": 250, "height": None, "fit": "contain", "quality": 80, "format": "webp", "background": "#ffffff"}
+    payload = json.dumps({"pipeline": "1", **fields}, sort_keys=True, separators=(",", ":"))
+    fingerprint = hashlib.sha256(payload.encode()).hexdigest()[:8]
+    data = json.loads(Document.build({"md": [Spec(250)]}).to_json())
+    data.update(pipeline="1", presets={"md": {"current": [fingerprint], "revisions": {fingerprint: fields}}})
+    return data
+
+
+def test_a_new_pipeline_yields_new_urls_and_keeps_serving_the_old_ones():
+    assert PIPELINE_VERSION != "1"
+    earlier = Document.from_dict(_earlier_document())  # stored documents of earlier releases still load
+    (old_fp,) = earlier.presets["md"].current
+    old_spec = earlier.presets["md"].revisions[old_fp]
+    assert old_spec.pipeline == "1" and old_spec.fingerprint == old_fp
+    # The same preset, deployed again by this release: a new fingerprint, and the old one still served.
+    new = Document.build({"md": [Spec(250, format="webp")]}, {"md": [old_spec]})
+    (new_fp,) = new.presets["md"].current
+    assert new_fp != old_fp and set(new.presets["md"].revisions) == {old_fp, new_fp}
+    old_key = earlier.outputs("md")[0].key("images/a.jpg", "_v/")
+    assert new.resolve(parse_key(old_key, "_v/")) == (old_spec, "images/a.jpg")
+    assert Document.from_json(new.to_json()) == new  # each revision now records its own pipeline
+
+
 @pytest.mark.parametrize(
     "mutate, message",
     [
         (lambda d: d.update(schema=99), "unsupported schema"),
-        (lambda d: d.update(pipeline="0"), "pipeline"),
+        (lambda d: d.update(pipeline=7), "pipeline"),
+        (lambda d: next(iter(d["presets"]["md"]["revisions"].values())).update(pipeline="x"), "pipeline"),
         (lambda d: d.update(prefix="../"), "prefix"),
         (lambda d: d.update(prefix="_v"), "prefix"),
         (lambda d: d["limits"].update(max_source_pixels=-1), "limits.max_source_pixels"),

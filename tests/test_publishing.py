@@ -69,3 +69,36 @@ def test_the_published_document_is_cached(presets, settings):
     with CaptureQueriesContext(connection) as queries:
         publishing.published_document()
     assert len(queries) == 1
+
+
+def test_an_upgrade_that_changes_the_pipeline_keeps_published_urls(presets, settings):
+    settings.IMAGEVARIANTS = CDN
+    publishing.record(publishing.draft_document(), "cloudfront", status="succeeded")
+    # Make that publication look as an earlier release stored it: pipeline "1", revisions without their own.
+    deployment = EdgeDeployment.objects.get(target="cloudfront")
+    old = _as_earlier_release(deployment.document)
+    deployment.document = old
+    deployment.save()
+    publishing.forget()
+    published = publishing.published_document()
+    assert published.presets["md"].current == tuple(old["presets"]["md"]["current"])  # pages keep their URLs
+    assert publishing.preset_state(presets["md"], published) == "draft"  # the admin asks for a deploy
+    draft = publishing.draft_document()
+    assert set(old["presets"]["md"]["revisions"]) < set(draft.presets["md"].revisions)
+    assert draft.presets["md"].current == tuple(s.fingerprint for s in presets["md"].specs())
+
+
+def _as_earlier_release(document: dict) -> dict:
+    import hashlib
+    import json
+
+    presets = {}
+    for name, preset in document["presets"].items():
+        revisions, renamed = {}, {}
+        for fp, spec in preset["revisions"].items():
+            fields = {k: v for k, v in spec.items() if k != "pipeline"}
+            payload = json.dumps({"pipeline": "1", **fields}, sort_keys=True, separators=(",", ":"))
+            renamed[fp] = hashlib.sha256(payload.encode()).hexdigest()[:8]
+            revisions[renamed[fp]] = fields
+        presets[name] = {"current": [renamed[fp] for fp in preset["current"]], "revisions": revisions}
+    return {**document, "pipeline": "1", "presets": presets}

@@ -1,9 +1,11 @@
 """Presets and the baked presets document (schema in docs/reference/presets-document.md).
 
 A :class:`Spec` is one output of a preset revision (one format). Its fingerprint covers every parameter that
-affects the output bytes plus the pipeline version, so an edit yields new keys and old variants stay immutable.
-The :class:`Document` lists, for each preset, the fingerprints of its current outputs and every revision the
-edge still serves; the edge serves exactly those and nothing else.
+affects the output bytes plus the version of the pipeline it was made for, so an edit (or a new pipeline) yields
+new keys and old variants stay immutable. The :class:`Document` lists, for each preset, the fingerprints of its
+current outputs and every revision the edge still serves; the edge serves exactly those and nothing else.
+Revisions made for an earlier pipeline keep their fingerprints (and their URLs keep working): the edge renders
+them with the pipeline it runs.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class DocumentError(ValueError):
 
 @dataclass(frozen=True)
 class Spec:
-    """One output of a preset revision. ``format`` None keeps the source's format."""
+    """One output of a preset revision. ``format`` None keeps the source's format; ``pipeline`` is the version of
+    the image pipeline the revision was made for (part of the fingerprint, not of the rendering)."""
 
     width: int
     height: int | None = None
@@ -45,6 +48,7 @@ class Spec:
     quality: int = 80
     format: str | None = None
     background: str = "#ffffff"
+    pipeline: str = PIPELINE_VERSION
 
     def __post_init__(self) -> None:
         for name in ("width", "height", "quality"):
@@ -69,15 +73,18 @@ class Spec:
             int(self.background[1:], 16)
         except ValueError:
             raise DocumentError(f"background must be a colour like '#ffffff', not {self.background!r}") from None
+        if not (isinstance(self.pipeline, str) and self.pipeline.isdigit() and len(self.pipeline) <= 8):
+            raise DocumentError(f"pipeline must be a version number as a string, such as '7', not {self.pipeline!r}")
 
     @property
     def fingerprint(self) -> str:
-        """Eight hex digits of SHA-256 over the canonical JSON of the spec and the pipeline version."""
-        payload = json.dumps({"pipeline": PIPELINE_VERSION, **asdict(self)}, sort_keys=True, separators=(",", ":"))
+        """Eight hex digits of SHA-256 over the canonical JSON of the spec (its pipeline version included)."""
+        payload = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode("ascii")).hexdigest()[:8]
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Spec:
+    def from_dict(cls, data: Mapping[str, Any], pipeline: str = PIPELINE_VERSION) -> Spec:
+        """A spec from its JSON; ``pipeline`` is the version of one stored before revisions recorded their own."""
         if not isinstance(data, Mapping):
             raise DocumentError(f"a revision must be an object, not {data!r}")
         unknown = set(data) - set(cls.__dataclass_fields__)
@@ -85,7 +92,7 @@ class Spec:
             raise DocumentError(f"unknown revision field(s): {', '.join(sorted(unknown))}")
         if "width" not in data:
             raise DocumentError("a revision needs a width")
-        return cls(**data)
+        return cls(**{"pipeline": pipeline, **data})
 
 
 @dataclass(frozen=True)
@@ -189,10 +196,9 @@ class Document:
             raise DocumentError("presets document must be a JSON object")
         if data.get("schema") != SCHEMA_VERSION:
             raise DocumentError(f"unsupported schema {data.get('schema')!r}; this edge reads {SCHEMA_VERSION}")
-        if data.get("pipeline") != PIPELINE_VERSION:
-            raise DocumentError(
-                f"document made for pipeline {data.get('pipeline')!r}, this edge runs {PIPELINE_VERSION!r}"
-            )
+        made_for = data.get("pipeline")  # the pipeline that made the document; its revisions may be older
+        if not isinstance(made_for, str) or not made_for.isdigit():
+            raise DocumentError(f"pipeline must be a version number as a string, not {made_for!r}")
         prefix = data.get("prefix")
         if not isinstance(prefix, str) or not PREFIX_RE.match(prefix):
             raise DocumentError(f"prefix must be path segments ending in '/', such as '_v/', not {prefix!r}")
@@ -217,7 +223,7 @@ class Document:
             revisions = {}
             for fp, spec_data in raw["revisions"].items():
                 try:
-                    spec = Spec.from_dict(spec_data)
+                    spec = Spec.from_dict(spec_data, made_for)
                 except (DocumentError, TypeError) as exc:
                     raise DocumentError(f"presets.{name}.revisions.{fp}: {exc}") from None
                 if not FINGERPRINT_RE.match(fp) or spec.fingerprint != fp:
@@ -242,14 +248,6 @@ class Document:
         if not variant.rest.endswith(suffix) or len(variant.rest) == len(suffix):
             return None
         return spec, variant.rest[: -len(suffix)]
-
-    @property
-    def largest_width(self) -> int:
-        """The widest output of any current revision: sources are decoded for it, then reused for the rest."""
-        return max(
-            (self.presets[name].revisions[fp].width for name in self.presets for fp in self.presets[name].current),
-            default=0,
-        )
 
     def outputs(self, preset: str) -> list[Output]:
         """The current outputs of a preset, primary first; KeyError when the preset is not in the document."""

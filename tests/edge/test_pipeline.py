@@ -63,15 +63,18 @@ def test_cover_crops_around_the_centre():
         assert r > 240 and g < 15 and b < 15, (x, (r, g, b))
 
 
+#: How a camera stores an upright picture for each EXIF orientation (the inverse of turning it upright).
+_STORED = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+           5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+           8: Image.Transpose.ROTATE_270}  # fmt: skip
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_is_applied(orientation):
     # An upright 400x300 picture with a red top-left corner, stored as a camera would for each orientation.
     upright = Image.new("RGB", (400, 300), "white")
     upright.paste(Image.new("RGB", (100, 100), "red"), (0, 0))
-    inverse = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
-               8: Image.Transpose.ROTATE_270}  # fmt: skip
-    stored = upright.transpose(inverse[orientation]) if orientation in inverse else upright
+    stored = upright.transpose(_STORED[orientation]) if orientation in _STORED else upright
     exif = Image.Exif()
     exif[0x0112] = orientation
     data = encode(stored, "JPEG", quality=95, exif=exif)
@@ -297,6 +300,21 @@ def test_cover_follows_the_focus_hook():
     assert far.size == (100, 100) and far.getpixel((50, 50))[2] > 240  # clamped inside the source
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("landscape", [True, False])
+def test_cover_focus_is_a_point_of_the_upright_photo(orientation, landscape):
+    # Upright: a red third at the start of the long side (left or top), blue elsewhere; stored for the orientation.
+    upright = Image.new("RGB", (900, 300) if landscape else (300, 900), "blue")
+    upright.paste(Image.new("RGB", (300, 300), "red"), (0, 0))
+    stored = upright.transpose(_STORED[orientation]) if orientation in _STORED else upright
+    data = encode(stored, "JPEG", quality=95, exif=_orientation_exif(orientation))
+    start, end = ((0.0, 0.5), (1.0, 0.5)) if landscape else ((0.5, 0.0), (0.5, 1.0))
+    near = images.decode(render(data, Spec(60, 60, "cover"), *LIMITS, focus=start).data).convert("RGB")
+    far = images.decode(render(data, Spec(60, 60, "cover"), *LIMITS, focus=end).data).convert("RGB")
+    assert near.size == far.size == (60, 60)
+    assert near.getpixel((30, 30))[0] > 200 and far.getpixel((30, 30))[2] > 200, orientation
+
+
 def test_avif_speed_keeps_large_outputs_fast():
     assert avif_speed(640, 360) == 6 and avif_speed(1920, 1080) == 6
     assert avif_speed(3840, 2160) == 8
@@ -421,11 +439,9 @@ def test_an_animated_png_keeps_its_animation(fmt):
 
 
 def test_an_exception_inside_pillow_is_a_415_not_a_crash(monkeypatch):
-    from PIL import ImageOps
-
     def broken(*args, **kwargs):
         raise IndexError("tuple index out of range")  # as Pillow's plugins raise on some malformed files
 
-    monkeypatch.setattr(ImageOps, "exif_transpose", broken)
+    monkeypatch.setattr(Image.Image, "transpose", broken)
     with pytest.raises(Undecodable, match="IndexError"):
         render(images.jpeg(300, 200, exif=_orientation_exif(6)), Spec(100), *LIMITS)
