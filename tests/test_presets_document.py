@@ -137,3 +137,11 @@ def test_not_json():
 def test_spec_validation(kwargs, message):
     with pytest.raises(DocumentError, match=message):
         Spec(**kwargs)
+
+
+def test_the_reference_example_is_a_valid_document():
+    text = (ROOT / "docs" / "reference" / "presets-document.md").read_text()
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    document = Document.from_json(example)
+    assert document.pipeline == PIPELINE_VERSION  # the example follows the pipeline version
+    assert {spec.pipeline for spec in document.presets["md"].revisions.values()} == {PIPELINE_VERSION, "6"}
