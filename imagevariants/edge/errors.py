@@ -9,6 +9,11 @@ class EdgeError(Exception):
     status = 400
     reason = "Bad Request"
 
+    @property
+    def public(self) -> str:
+        """The response body's text; the log line keeps the whole message."""
+        return f"{self.reason}: {self}"
+
 
 class BadKey(EdgeError):
     """The requested key is malformed or hostile; it is never looked up nor written."""
@@ -40,3 +45,7 @@ class Undecodable(EdgeError):
 
     status = 415
     reason = "Unsupported Media Type"
+
+    @property
+    def public(self) -> str:
+        return f"{self.reason}: the source is not an image this edge decodes"  # no decoder internals

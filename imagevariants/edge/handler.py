@@ -143,7 +143,7 @@ def _handle(cf: dict[str, Any], store: Store, document: Document, log: dict[str,
         rendered = render(data, spec, limits["max_source_bytes"], limits["max_source_pixels"])
     except EdgeError as exc:
         log.update(outcome=type(exc).__name__, error=str(exc))
-        return _text(exc.status, exc.reason, f"{exc.reason}: {exc}", errors_cache)
+        return _text(exc.status, exc.reason, exc.public, errors_cache)
     log.update(
         source_pixels=rendered.source_width * rendered.source_height,
         source_size=f"{rendered.source_width}x{rendered.source_height}",
