@@ -74,7 +74,7 @@ class Spec:
         except ValueError:
             raise DocumentError(f"background must be a colour like '#ffffff', not {self.background!r}") from None
         if not (isinstance(self.pipeline, str) and self.pipeline.isdigit() and len(self.pipeline) <= 8):
-            raise DocumentError(f"pipeline must be a version number as a string, such as '7', not {self.pipeline!r}")
+            raise DocumentError(f"pipeline must be a version string like {PIPELINE_VERSION!r}, not {self.pipeline!r}")
 
     @property
     def fingerprint(self) -> str:
