@@ -36,6 +36,7 @@ from photos import photographs  # noqa: E402
 
 WIDTHS = (320, 640, 1280, 1920)
 QUALITY = 80
+PEERS = ("easy-thumbnails", "sorl-thumbnail")  # the Django thumbnailers our users come from (JPEG rows)
 
 
 def jobs_for(photos: dict[str, Path], formats: tuple[str, ...], avif_photos: int) -> list[dict]:
@@ -165,10 +166,24 @@ def fastest(runs: list[dict]) -> dict:
     """Merge a worker's runs: each request's fastest time (outputs are identical), the highest peak RSS."""
     merged = {**runs[0], "rss_kib": max(run["rss_kib"] for run in runs)}
     merged["results"] = [
-        {**first, "seconds": min(run["results"][index]["seconds"] for run in runs)}
+        {**first, "seconds": min(run["results"][index]["seconds"] for run in runs)} if "error" not in first else first
         for index, first in enumerate(runs[0]["results"])
     ]
     return merged
+
+
+def _peer_rows(theirs: dict, cold: dict, by_source: dict[str, str]) -> list[dict]:
+    """A Django thumbnailer's JPEG results beside ours (cold), with both outputs' SSIM."""
+    ours_by_id = {result["id"]: result for result in cold["results"]}
+    rows = []
+    for result in theirs["results"]:
+        ours = ours_by_id[result["id"]]
+        row = {"id": result["id"], "theirs": result, "ours": ours}
+        if "error" not in result:
+            source = by_source[result["id"]]
+            row.update(theirs_ssim=quality(result, source), ours_ssim=quality(ours, source))
+        rows.append(row)
+    return rows
 
 
 def _pixels(path: Path) -> int:
@@ -244,14 +259,19 @@ def main() -> None:
         (Path(tmp) / "sharp").mkdir()
         env = {**os.environ, "UV_THREADPOOL_SIZE": "1", "VIPS_CONCURRENCY": "1"}
         worker = [sys.executable, str(HERE / "ours_worker.py"), str(jobs_path), f"{tmp}/ours"]
-        runs: dict[str, list[dict]] = {"ours": [], "cold": [], "sharp": []}
+        runs: dict[str, list[dict]] = {side: [] for side in ("ours", "cold", "sharp", *PEERS)}
         for _ in range(args.rounds):  # interleaved, so that a slow spell of the machine hits every side alike
             runs["ours"].append(run_worker(worker))
             runs["cold"].append(run_worker([*worker, "--cold"]))
             runs["sharp"].append(
                 run_worker(["node", str(HERE / "sharp_worker.mjs"), str(jobs_path), f"{tmp}/sharp"], env)
             )
+            for peer in PEERS:
+                peer_worker = [sys.executable, str(HERE / "peers_worker.py"), peer, str(jobs_path), f"{tmp}/ours"]
+                runs[peer].append(run_worker(peer_worker))
         ours, cold, sharp = (fastest(runs[side]) for side in ("ours", "cold", "sharp"))
+        peers = {peer: _peer_rows(fastest(runs[peer]), cold, by_source={j["id"]: j["source"] for j in jobs})
+                 for peer in PEERS}  # fmt: skip
         by_id = {job["id"]: job for job in jobs}
         rows = []
         for a, c, b in zip(ours["results"], cold["results"], sharp["results"], strict=True):
@@ -263,7 +283,7 @@ def main() -> None:
     ladder = (
         [] if args.quick else avif_ladder(photos["kleiber"] if "kleiber" in photos else next(iter(photos.values())))
     )
-    extra = {"cache": ours["cache"], "worst": worst, "avif_ladder": ladder}
+    extra = {"cache": ours["cache"], "worst": worst, "avif_ladder": ladder, "peers": peers}
     report = render_report(rows, rss, handler_end_to_end(next(iter(photos.values()))), extra)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "latest.md").write_text(report)
@@ -324,10 +344,31 @@ def render_report(rows: list[dict], rss: dict[str, int], handler: dict, extra: d
             f"Warm container: {extra['cache']['hits']} of {extra['cache']['hits'] + extra['cache']['misses']} "
             "requests reused a decode kept from an earlier request (same source, same decoded size).",
             *per_photo,
+            *_peer_lines(extra["peers"]),
             *_worst_lines(extra["worst"]),
             *_ladder_lines(extra["avif_ladder"]),
         ]
     )
+
+
+def _peer_lines(peers: dict[str, list[dict]]) -> list[str]:
+    lines = ["", "Django thumbnailers, JPEG rows, each thumbnail made the first time (cold), one core:", "",
+             "| library | variants | variants/s | ours (cold) / theirs | bytes theirs/ours | SSIM theirs | SSIM ours "
+             "| failed |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for peer, rows in peers.items():
+        made = [row for row in rows if "error" not in row["theirs"]]
+        failed = [row["id"] for row in rows if "error" in row["theirs"]]
+        errors = sorted({row["theirs"]["error"] for row in rows if "error" in row["theirs"]})
+        theirs_s = sum(row["theirs"]["seconds"] for row in made)
+        ours_s = sum(row["ours"]["seconds"] for row in made)
+        lines.append(
+            f"| {peer} | {len(made)} | {len(made) / theirs_s:.2f} | {theirs_s / ours_s:.2f}x "
+            f"| {sum(r['theirs']['bytes'] for r in made) / sum(r['ours']['bytes'] for r in made):.2f} "
+            f"| {statistics.mean(r['theirs_ssim'] for r in made):.4f} "
+            f"| {statistics.mean(r['ours_ssim'] for r in made):.4f} "
+            f"| {', '.join(failed) or 'none'}{' (' + '; '.join(errors) + ')' if errors else ''} |"
+        )
+    return lines
 
 
 def _worst_lines(worst: dict) -> list[str]:
