@@ -1,4 +1,4 @@
-"""Fixtures of the edge tests. The edge runs in Lambda without Django, and so do these tests."""
+"""Fixtures of the edge tests. The edge runs in Lambda without Django, and these tests use none of it."""
 
 from __future__ import annotations
 
@@ -68,20 +68,8 @@ def store() -> MemoryStore:
     return MemoryStore({"images/my photo-2024.jpg": images.jpeg(800, 600), "images/test.png": images.png(640, 480)})
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[str]:
-    """A real S3-speaking server (moto) on 127.0.0.1, reached over HTTP as the Lambda reaches S3."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def s3_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Point the edge's S3 client at the server through botocore's own AWS_ENDPOINT_URL_S3, with fake credentials.
 
     The edge passes no endpoint of its own: if it did, these requests would go to AWS and fail.
@@ -90,9 +78,9 @@ def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
     from imagevariants.edge import store
 
-    urllib.request.urlopen(urllib.request.Request(f"{s3_server}/moto-api/reset", method="POST"), timeout=10).close()
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
     for name, value in {
-        "AWS_ENDPOINT_URL_S3": s3_server,
+        "AWS_ENDPOINT_URL_S3": moto_server,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
@@ -102,5 +90,5 @@ def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(name, raising=False)
     store.s3_client.cache_clear()
-    yield s3_server
+    yield moto_server
     store.s3_client.cache_clear()
