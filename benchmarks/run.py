@@ -172,7 +172,7 @@ def fastest(runs: list[dict]) -> dict:
     return merged
 
 
-def _peer_rows(theirs: dict, cold: dict, by_source: dict[str, str]) -> list[dict]:
+def _peer_rows(theirs: dict, cold: dict, by_id: dict[str, dict]) -> list[dict]:
     """A Django thumbnailer's JPEG results beside ours (cold), with both outputs' SSIM."""
     ours_by_id = {result["id"]: result for result in cold["results"]}
     rows = []
@@ -180,7 +180,7 @@ def _peer_rows(theirs: dict, cold: dict, by_source: dict[str, str]) -> list[dict
         ours = ours_by_id[result["id"]]
         row = {"id": result["id"], "theirs": result, "ours": ours}
         if "error" not in result:
-            source = by_source[result["id"]]
+            source = by_id[result["id"]]["source"]
             row.update(theirs_ssim=quality(result, source), ours_ssim=quality(ours, source))
         rows.append(row)
     return rows
@@ -270,9 +270,8 @@ def main() -> None:
                 peer_worker = [sys.executable, str(HERE / "peers_worker.py"), peer, str(jobs_path), f"{tmp}/ours"]
                 runs[peer].append(run_worker(peer_worker))
         ours, cold, sharp = (fastest(runs[side]) for side in ("ours", "cold", "sharp"))
-        peers = {peer: _peer_rows(fastest(runs[peer]), cold, by_source={j["id"]: j["source"] for j in jobs})
-                 for peer in PEERS}  # fmt: skip
         by_id = {job["id"]: job for job in jobs}
+        peers = {peer: _peer_rows(fastest(runs[peer]), cold, by_id) for peer in PEERS}
         rows = []
         for a, c, b in zip(ours["results"], cold["results"], sharp["results"], strict=True):
             job = by_id[a["id"]]
