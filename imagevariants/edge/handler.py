@@ -31,6 +31,11 @@ def baked_document() -> Document:
     return Document.from_json(DOCUMENT_PATH.read_bytes())
 
 
+def _is_miss(origin_response: dict[str, Any]) -> bool:
+    """S3 answered 403 or 404: the only responses the function may replace; every other passes through."""
+    return origin_response.get("status") in ("403", "404")
+
+
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point: the store is the event's S3 origin (its bucket, in its region)."""
     try:
@@ -43,7 +48,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         log = {"outcome": "no-document", "error": f"{type(exc).__name__}: {exc}"}
         try:
             origin_response = event["Records"][0]["cf"]["response"]
-            passes = origin_response.get("status") not in ("403", "404")
+            passes = not _is_miss(origin_response)
         except (KeyError, TypeError, IndexError, AttributeError):
             passes = False
         response = origin_response if passes else _text(503, "Service Unavailable", "variant unavailable", "no-store")
@@ -110,7 +115,7 @@ def handle(event: dict[str, Any], store: Store, document: Document) -> dict[str,
 
 def _handle(cf: dict[str, Any], store: Store, document: Document, log: dict[str, Any]) -> dict[str, Any]:
     origin_response = cf["response"]
-    if origin_response.get("status") not in ("403", "404"):
+    if not _is_miss(origin_response):
         log["outcome"] = "pass"
         return origin_response
     errors_cache = document.cache_control["error"]

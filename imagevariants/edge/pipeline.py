@@ -196,10 +196,6 @@ def _to_srgb(image: Image.Image, profile: bytes | None, owned: bool = False) -> 
             transform = _transform(profile, image.mode)
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
             transform = None  # an unusable profile: fall back to Pillow's plain conversion
-            if image.mode != "CMYK":
-                return image
-        if transform is None and image.mode != "CMYK":
-            return image
         if transform is not None:
             if owned and image.mode != "CMYK":
                 ImageCms.applyTransform(image, transform, inPlace=True)
