@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from imagevariants.edge.limits import Limits  # noqa: E402
 from imagevariants.edge.pipeline import decode_cache, render  # noqa: E402
 from imagevariants.edge.presets import Spec  # noqa: E402
 
@@ -25,7 +26,7 @@ for job in jobs:
         decode_cache.clear()
     started = time.perf_counter()
     spec = Spec(job["width"], quality=job["quality"], format=job["format"])
-    made = render(data, spec, 200 << 20, 100_000_000)
+    made = render(data, spec, Limits(max_source_bytes=200 << 20, max_source_pixels=100_000_000))
     seconds = time.perf_counter() - started
     path = out_dir / f"{job['id']}.{job['format']}"
     path.write_bytes(made.data)

@@ -34,6 +34,10 @@ sys.path.insert(0, str(HERE))
 
 from photos import photographs  # noqa: E402
 
+from imagevariants.edge.limits import Limits  # noqa: E402
+
+BENCH_LIMITS = Limits(max_source_bytes=200 << 20, max_source_pixels=100_000_000)
+
 WIDTHS = (320, 640, 1280, 1920)
 QUALITY = 80
 PEERS = ("easy-thumbnails", "sorl-thumbnail")  # the Django thumbnailers our users come from (JPEG rows)
@@ -130,7 +134,7 @@ def avif_ladder(photo: Path, width: int = 1920) -> list[dict]:
         try:
             pipeline.decode_cache.clear()
             started = time.perf_counter()
-            made = pipeline.render(data, Spec(width, format="avif"), 200 << 20, 100_000_000)
+            made = pipeline.render(data, Spec(width, format="avif"), BENCH_LIMITS)
             seconds = time.perf_counter() - started
         finally:
             pipeline.AVIF_SPEEDS, pipeline.AVIF_FASTEST = original

@@ -12,7 +12,9 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.functional import LazyObject, empty
 
-from .edge.presets import DEFAULT_LIMITS
+from .edge.limits import Limits
+
+_LIMITS = Limits()
 
 DEFAULTS: dict[str, Any] = {
     # CloudFront base URL (https://d111111abcdef8.cloudfront.net). Empty: the local edge serves variants.
@@ -23,8 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "STORAGE": "default",
     # S3 bucket of the sources; None falls back to django-storages' AWS_STORAGE_BUCKET_NAME.
     "BUCKET": None,
-    # Where uploaded SourceImage files go in the storage.
+    # Where uploaded SourceImage files go in the storage (the edge may read sources there).
     "UPLOAD_TO": "images/",
+    # More key prefixes the edge may read sources under (a project's own upload folders): ["uploads/"].
+    "SOURCE_PREFIXES": (),
     # Deployment of the edge function.
     "FUNCTION_NAME": "imagevariants-edge",
     "ROLE_NAME": "imagevariants-edge",
@@ -33,8 +37,10 @@ DEFAULTS: dict[str, Any] = {
     "RUNTIME": "python3.12",
     "MEMORY_MB": 1536,
     # Limits baked into the presets document.
-    "MAX_SOURCE_PIXELS": DEFAULT_LIMITS["max_source_pixels"],
-    "MAX_SOURCE_BYTES": DEFAULT_LIMITS["max_source_bytes"],
+    "MAX_SOURCE_PIXELS": _LIMITS.max_source_pixels,
+    "MAX_SOURCE_BYTES": _LIMITS.max_source_bytes,
+    "MAX_FRAMES": _LIMITS.max_frames,
+    "MAX_JPEG_SCANS": _LIMITS.max_jpeg_scans,
     # How long the URLs of a superseded preset revision keep working (the edge keeps serving it).
     "REVISIONS_KEEP_DAYS": 365,
     # How long a process trusts its copy of the published presets before asking the database again.
@@ -69,8 +75,28 @@ def local_mode() -> bool:
     return not get("CDN_URL")
 
 
-def limits() -> dict[str, int]:
-    return {"max_source_pixels": get("MAX_SOURCE_PIXELS"), "max_source_bytes": get("MAX_SOURCE_BYTES")}
+def limits() -> Limits:
+    """The limits baked into the presets document (and applied to uploads)."""
+    return Limits(
+        max_source_pixels=get("MAX_SOURCE_PIXELS"),
+        max_source_bytes=get("MAX_SOURCE_BYTES"),
+        max_frames=get("MAX_FRAMES"),
+        max_jpeg_scans=get("MAX_JPEG_SCANS"),
+        memory_mb=get("MEMORY_MB"),
+    )
+
+
+def upload_prefix() -> str:
+    """The key prefix of uploaded SourceImage files (``UPLOAD_TO`` as a folder)."""
+    return get("UPLOAD_TO").strip("/") + "/"
+
+
+def source_prefixes() -> tuple[str, ...]:
+    """Where the edge may read sources: the app's upload folder and ``SOURCE_PREFIXES``."""
+    extra = get("SOURCE_PREFIXES")
+    if isinstance(extra, str):
+        extra = (extra,)
+    return tuple(sorted({upload_prefix(), *(str(prefix).strip("/") + "/" for prefix in extra)}))
 
 
 class _SourceStorage(LazyObject):

@@ -155,13 +155,13 @@ class SourceImage(models.Model):
         self.file.open("rb")
         try:
             self.file.seek(0)
-            data = self.file.read(limits["max_source_bytes"] + 1)
+            data = self.file.read(limits.max_source_bytes + 1)
             self.file.seek(0)
         finally:
             if self.file._committed:
                 self.file.close()
         try:
-            info = probe(data, limits["max_source_bytes"], limits["max_source_pixels"])
+            info = probe(data, limits)
         except EdgeError as exc:
             raise ValidationError({"file": str(exc)}) from None
         self.width, self.height, self.format = info.width, info.height, info.format

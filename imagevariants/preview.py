@@ -46,16 +46,16 @@ def source_bytes(source: SourceImage | None) -> bytes:
     if source is None:
         return sample_image()
     with source.file.open("rb") as file:
-        return file.read(conf.limits()["max_source_bytes"] + 1)
+        return file.read(conf.limits().max_source_bytes + 1)
 
 
 def make_preview(preset: VariantPreset, source: SourceImage | None) -> Preview:
     """Apply ``preset``'s primary output to ``source`` (or the sample). Raises EdgeError for a bad source."""
     data = source_bytes(source)
     limits = conf.limits()
-    rendered = render(data, preset.specs()[0], limits["max_source_bytes"], limits["max_source_pixels"])
+    rendered = render(data, preset.specs()[0], limits)
     if source is None:
-        info = probe(data, limits["max_source_bytes"], limits["max_source_pixels"])
+        info = probe(data, limits)
         original = {
             "url": _data_url(data, CONTENT_TYPES[info.format]),
             "width": info.width,

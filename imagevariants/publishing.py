@@ -79,6 +79,7 @@ def draft_document() -> Document:
         served_revisions(_target()),
         prefix=conf.get("VARIANT_PREFIX"),
         limits=conf.limits(),
+        sources=conf.source_prefixes(),
     )
 
 

@@ -49,3 +49,25 @@ class Undecodable(EdgeError):
     @property
     def public(self) -> str:
         return f"{self.reason}: the source is not an image this edge decodes"  # no decoder internals
+
+
+class OutOfTime(EdgeError):
+    """The request's deadline passed (a stalled S3, a slow render): answered before Lambda would kill it."""
+
+    status = 503
+    reason = "Service Unavailable"
+
+    @property
+    def public(self) -> str:
+        return f"{self.reason}: the variant could not be made in time; try again"
+
+
+class Busy(EdgeError):
+    """The local edge renders as many variants at once as it may; the client should come back shortly."""
+
+    status = 503
+    reason = "Service Unavailable"
+
+    @property
+    def public(self) -> str:
+        return f"{self.reason}: too many variants are being made at once; try again"

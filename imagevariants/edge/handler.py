@@ -142,10 +142,9 @@ def _handle(cf: dict[str, Any], store: Store, document: Document, log: dict[str,
         spec, source_key = resolved
         if source_key.startswith(document.prefix):
             raise NotServed("a variant is never made from a variant")
-        limits = document.limits
-        data = store.read(source_key, limits["max_source_bytes"])
+        data = store.read(source_key, document.limits.max_source_bytes)
         log["source_bytes"] = len(data)
-        rendered = render(data, spec, limits["max_source_bytes"], limits["max_source_pixels"])
+        rendered = render(data, spec, document.limits)
     except EdgeError as exc:
         log.update(outcome=type(exc).__name__, error=str(exc))
         return _text(exc.status, exc.reason, exc.public, errors_cache)

@@ -29,6 +29,7 @@ from PIL import (  # the decoders of INPUT_FORMATS, registered without importing
 )
 
 from .errors import EdgeError, SourceTooLarge, Undecodable
+from .limits import Deadline, Limits
 
 if TYPE_CHECKING:
     from .presets import Spec
@@ -108,7 +109,8 @@ def output_size(src_width: int, src_height: int, spec: Spec) -> tuple[int, int]:
     return max(1, round(src_width * scale)), max(1, round(src_height * scale))
 
 
-def _open(data: bytes, max_bytes: int, max_pixels: int) -> Image.Image:
+def _open(data: bytes, limits: Limits) -> Image.Image:
+    max_bytes, max_pixels = limits.max_source_bytes, limits.max_source_pixels
     if len(data) > max_bytes:
         raise SourceTooLarge(f"source is {len(data)} bytes, over the limit of {max_bytes}")
     try:
@@ -138,9 +140,9 @@ def _kept_format(image: Image.Image) -> str:
     return "png" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "jpeg"
 
 
-def probe(data: bytes, max_bytes: int, max_pixels: int) -> Probe:
-    """Read a source's oriented size and format without decoding its pixels."""
-    image = _open(data, max_bytes, max_pixels)
+def probe(data: bytes, limits: Limits) -> Probe:
+    """Read a source's oriented size and format without decoding its pixels; raise what the edge would refuse."""
+    image = _open(data, limits)
     width, height = image.size
     if _orientation(image) in _SWAPPING_ORIENTATIONS:
         width, height = height, width
@@ -274,7 +276,11 @@ decode_cache = DecodeCache(96 * 1024 * 1024, 48 * 1024 * 1024)
 
 
 def render(
-    data: bytes, spec: Spec, max_bytes: int, max_pixels: int, focus: tuple[float, float] = (0.5, 0.5)
+    data: bytes,
+    spec: Spec,
+    limits: Limits,
+    focus: tuple[float, float] = (0.5, 0.5),
+    deadline: Deadline | None = None,
 ) -> Rendered:
     """Make one variant of ``data`` as ``spec`` says. Raises SourceTooLarge or Undecodable for bad input.
 
@@ -286,7 +292,7 @@ def render(
     height; the crop is centred on it as far as the source allows. A caller that varies it must make it part of
     the variant's key, as every other output-affecting parameter is.
     """
-    image = _open(data, max_bytes, max_pixels)
+    image = _open(data, limits)
     fmt = spec.format or _kept_format(image)
     orientation = _orientation(image)
     src_w, src_h = image.size
@@ -297,7 +303,7 @@ def render(
     try:
         # An MPO (a phone's JPEG with a preview or depth map appended) is one photograph, not an animation.
         if getattr(image, "is_animated", False) and image.format != "MPO" and fmt in ANIMATED_FORMATS:
-            return made(_animation(image, (out_w, out_h), fmt, spec, max_pixels, focus))
+            return made(_animation(image, (out_w, out_h), fmt, spec, limits.max_source_pixels, focus))
         image = _shrink_on_load(image, (out_w, out_h), (src_w, src_h))
         key = (hashlib.sha256(data).digest(), image.size, image.mode)  # SHA-256: 2.5x BLAKE2b's speed (SHA-NI)
         decoded = decode_cache.get(key)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .keys import EXTENSIONS, FINGERPRINT_RE, PREFIX_RE, PRESET_NAME_RE, VariantKey, build_key
+from .limits import Limits, LimitsError
 from .pipeline import PIPELINE_VERSION
 
 SCHEMA_VERSION = 1
@@ -24,7 +25,9 @@ FITS = ("contain", "cover")
 OUTPUT_FORMATS = tuple(EXTENSIONS)  # jpeg, png, webp, avif, gif
 MAX_DIMENSION = 8192
 
-DEFAULT_LIMITS = {"max_source_pixels": 50_000_000, "max_source_bytes": 40 * 1024 * 1024}
+#: Where sources may be read when a document names none (documents stored before sources were baked in): the
+#: default folder of the app's uploads.
+DEFAULT_SOURCES = ("images/",)
 DEFAULT_CACHE_CONTROL = {
     "variant": "public, max-age=31536000, immutable",
     "error": "public, max-age=60",
@@ -124,9 +127,11 @@ class Document:
 
     presets: Mapping[str, Preset]
     prefix: str = "_v/"
-    limits: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    limits: Limits = field(default_factory=Limits)
     cache_control: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CACHE_CONTROL))
     pipeline: str = PIPELINE_VERSION
+    #: Key prefixes the edge may read sources under; a variant of anything else is a 404.
+    sources: tuple[str, ...] = DEFAULT_SOURCES
 
     # -- building ---------------------------------------------------------------------------------------------
     @classmethod
@@ -135,8 +140,9 @@ class Document:
         current: Mapping[str, Iterable[Spec]],
         served: Mapping[str, Iterable[Spec]] | None = None,
         prefix: str = "_v/",
-        limits: Mapping[str, int] | None = None,
+        limits: Limits | None = None,
         cache_control: Mapping[str, str] | None = None,
+        sources: Iterable[str] = DEFAULT_SOURCES,
     ) -> Document:
         """Make a document from each preset's current specs (primary first) plus earlier specs still served.
 
@@ -151,8 +157,9 @@ class Document:
         document = cls(
             presets,
             prefix,
-            {**DEFAULT_LIMITS, **(limits or {})},
+            limits or Limits(),
             {**DEFAULT_CACHE_CONTROL, **(cache_control or {})},
+            sources=tuple(sorted(set(sources))),
         )
         return cls.from_dict(document.to_dict())  # one validation path
 
@@ -161,7 +168,8 @@ class Document:
             "schema": SCHEMA_VERSION,
             "pipeline": self.pipeline,
             "prefix": self.prefix,
-            "limits": dict(self.limits),
+            "sources": list(self.sources),
+            "limits": self.limits.to_dict(),
             "cache_control": dict(self.cache_control),
             "presets": {
                 name: {
@@ -202,10 +210,11 @@ class Document:
         prefix = data.get("prefix")
         if not isinstance(prefix, str) or not PREFIX_RE.match(prefix):
             raise DocumentError(f"prefix must be path segments ending in '/', such as '_v/', not {prefix!r}")
-        limits = {**DEFAULT_LIMITS, **data.get("limits", {})}
-        for name, value in limits.items():
-            if name not in DEFAULT_LIMITS or not isinstance(value, int) or value < 1:
-                raise DocumentError(f"limits.{name} must be a known positive integer limit, not {value!r}")
+        try:
+            limits = Limits.from_dict(data.get("limits", {}))
+        except (LimitsError, TypeError) as exc:
+            raise DocumentError(str(exc)) from None
+        sources = _sources(data.get("sources", list(DEFAULT_SOURCES)), prefix)
         cache_control = {**DEFAULT_CACHE_CONTROL, **data.get("cache_control", {})}
         if set(cache_control) != set(DEFAULT_CACHE_CONTROL) or not all(
             isinstance(v, str) and v.isprintable() for v in cache_control.values()
@@ -233,7 +242,7 @@ class Document:
             if not isinstance(current, list) or not current or any(fp not in revisions for fp in current):
                 raise DocumentError(f"presets.{name}.current must list fingerprints of its revisions")
             presets[name] = Preset(tuple(current), revisions)
-        return cls(presets, prefix, limits, cache_control, data["pipeline"])
+        return cls(presets, prefix, limits, cache_control, data["pipeline"], sources)
 
     # -- serving ----------------------------------------------------------------------------------------------
     def resolve(self, variant: VariantKey) -> tuple[Spec, str] | None:
@@ -252,3 +261,23 @@ class Document:
     def outputs(self, preset: str) -> list[Output]:
         """The current outputs of a preset, primary first; KeyError when the preset is not in the document."""
         return self.presets[preset].outputs(preset)
+
+    def allows_source(self, key: str) -> bool:
+        """Whether the edge may read ``key`` as a source: under a source prefix, never under the variant prefix."""
+        return not key.startswith(self.prefix) and key.startswith(self.sources)
+
+
+def overlapping(first: str, second: str) -> bool:
+    """Whether two key prefixes share keys (one contains the other)."""
+    return first.startswith(second) or second.startswith(first)
+
+
+def _sources(value: Any, prefix: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise DocumentError(f"sources must be a non-empty list of key prefixes, not {value!r}")
+    for source in value:
+        if not isinstance(source, str) or not PREFIX_RE.match(source):
+            raise DocumentError(f"sources: {source!r} must be path segments ending in '/', such as 'images/'")
+        if overlapping(source, prefix):
+            raise DocumentError(f"sources: {source!r} overlaps the variant prefix {prefix!r}")
+    return tuple(sorted(set(value)))

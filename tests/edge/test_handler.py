@@ -258,9 +258,10 @@ def test_broken_sources_get_a_clear_4xx_and_nothing_is_written(document, store, 
 
 
 def test_a_source_over_the_byte_limit_is_a_413(store):
+    from imagevariants.edge.limits import Limits
     from imagevariants.edge.presets import Document, Spec
 
-    document = Document.build({"md": [Spec(250)]}, limits={"max_source_bytes": 10_000})
+    document = Document.build({"md": [Spec(250)]}, limits=Limits(max_source_bytes=10_000))
     response = handle(miss(uri(document, "md")), store, document)
     assert response["status"] == "413" and store.written == {}
 

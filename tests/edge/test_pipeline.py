@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageCms
 
 from imagevariants.edge.errors import SourceTooLarge, Undecodable
+from imagevariants.edge.limits import Limits
 from imagevariants.edge.pipeline import (
     DecodeCache,
     _Decoded,
@@ -23,12 +25,12 @@ from imagevariants.edge.presets import Spec
 from tests.edge import images
 from tests.edge.images import encode
 
-LIMITS = (50 * 1024 * 1024, 50_000_000)
+LIMITS = Limits(max_source_bytes=50 * 1024 * 1024, max_source_pixels=50_000_000)
 ADOBE_RGB = (Path(__file__).parent / "data" / "compatibleWithAdobeRGB1998.icc").read_bytes()
 
 
 def run(data: bytes, **spec) -> Image.Image:
-    result = render(data, Spec(**spec), *LIMITS)
+    result = render(data, Spec(**spec), LIMITS)
     image = images.decode(result.data)
     assert image.size == (result.width, result.height)
     assert image.format.lower() == {"jpeg": "jpeg"}.get(result.format, result.format)
@@ -78,7 +80,7 @@ def test_exif_orientation_is_applied(orientation):
     exif = Image.Exif()
     exif[0x0112] = orientation
     data = encode(stored, "JPEG", quality=95, exif=exif)
-    info = probe(data, *LIMITS)
+    info = probe(data, LIMITS)
     assert (info.width, info.height) == (400, 300)
     image = run(data, width=200)
     assert image.size == (200, 150)
@@ -186,7 +188,7 @@ def test_metadata_is_stripped():
     data = images.jpeg(400, 300, exif=exif.tobytes(), comment=b"secret")
     assert Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825)
     for fmt in ("jpeg", "png", "webp", "avif"):
-        result = render(data, Spec(200, format=fmt), *LIMITS)
+        result = render(data, Spec(200, format=fmt), LIMITS)
         image = images.decode(result.data)
         assert not image.getexif(), fmt
         assert b"PhoneMaker" not in result.data and b"secret" not in result.data, fmt
@@ -196,13 +198,13 @@ def test_metadata_is_stripped():
 @pytest.mark.parametrize("fmt", [None, "png", "webp", "avif", "gif"])
 def test_output_is_deterministic(fmt):
     data = images.jpeg(900, 600)
-    assert render(data, Spec(300, format=fmt), *LIMITS).data == render(data, Spec(300, format=fmt), *LIMITS).data
+    assert render(data, Spec(300, format=fmt), LIMITS).data == render(data, Spec(300, format=fmt), LIMITS).data
 
 
 def test_avif_ignores_the_source_profile():
     """Pillow's AVIF saver would embed the source's ICC profile: not here."""
     data = encode(Image.new("RGB", (600, 400), (60, 160, 90)), "JPEG", icc_profile=ADOBE_RGB)
-    result = render(data, Spec(300, format="avif"), *LIMITS)
+    result = render(data, Spec(300, format="avif"), LIMITS)
     assert ADOBE_RGB[-64:] not in result.data
     assert "icc_profile" not in images.decode(result.data).info
 
@@ -222,12 +224,12 @@ def test_avif_ignores_the_source_profile():
 )
 def test_bad_sources_raise_clear_errors(data, error):
     with pytest.raises(error):
-        render(data, Spec(100), *LIMITS)
+        render(data, Spec(100), LIMITS)
 
 
 def test_byte_limit():
     with pytest.raises(SourceTooLarge, match="bytes"):
-        render(images.jpeg(), Spec(100), 1000, LIMITS[1])
+        render(images.jpeg(), Spec(100), replace(LIMITS, max_source_bytes=1000))
 
 
 def test_cmyk_jpeg_with_an_embedded_profile_uses_the_profile():
@@ -263,13 +265,13 @@ def test_a_warm_container_gives_the_bytes_of_a_cold_one(fmt):
     cold = {}
     for width in (150, 300, 700, 1200):
         decode_cache.clear()
-        cold[width] = render(data, Spec(width, format=fmt), *LIMITS).data
+        cold[width] = render(data, Spec(width, format=fmt), LIMITS).data
     decode_cache.clear()
     hits = decode_cache.hits
     for width in (1200, 700, 300, 150, 150, 700):
         for other in ("jpeg", "webp", "png"):  # siblings in other formats share the decode
-            render(data, Spec(width, format=other), *LIMITS)
-        assert render(data, Spec(width, format=fmt), *LIMITS).data == cold[width], width
+            render(data, Spec(width, format=other), LIMITS)
+        assert render(data, Spec(width, format=fmt), LIMITS).data == cold[width], width
     assert decode_cache.hits - hits >= 18  # the reuse did happen: this test compares warm with cold output
     assert len(decode_cache) == 2  # 2400 px shrunk on load to 1200 (for 1200 and 700) and 300 (for 300 and 150)
 
@@ -285,7 +287,7 @@ def test_the_decode_cache_is_bounded():
 
 def test_jpeg_shrink_on_load_decodes_no_more_than_needed():
     data = images.jpeg(4000, 3000)
-    render(data, Spec(400, format="webp"), *LIMITS)
+    render(data, Spec(400, format="webp"), LIMITS)
     assert [entry.image.size for entry in decode_cache._entries.values()] == [(500, 375)]  # DCT scale 1/8
 
 
@@ -293,10 +295,10 @@ def test_cover_follows_the_focus_hook():
     source = Image.new("RGB", (900, 300), "blue")
     source.paste(Image.new("RGB", (300, 300), "red"), (0, 0))  # red on the left third
     data = encode(source, "PNG")
-    left = images.decode(render(data, Spec(100, 100, "cover"), *LIMITS, focus=(0.0, 0.5)).data).convert("RGB")
-    centre = images.decode(render(data, Spec(100, 100, "cover"), *LIMITS).data).convert("RGB")
+    left = images.decode(render(data, Spec(100, 100, "cover"), LIMITS, focus=(0.0, 0.5)).data).convert("RGB")
+    centre = images.decode(render(data, Spec(100, 100, "cover"), LIMITS).data).convert("RGB")
     assert left.getpixel((50, 50))[0] > 240 and centre.getpixel((50, 50))[2] > 240
-    far = images.decode(render(data, Spec(100, 100, "cover"), *LIMITS, focus=(5.0, -1.0)).data).convert("RGB")
+    far = images.decode(render(data, Spec(100, 100, "cover"), LIMITS, focus=(5.0, -1.0)).data).convert("RGB")
     assert far.size == (100, 100) and far.getpixel((50, 50))[2] > 240  # clamped inside the source
 
 
@@ -309,8 +311,8 @@ def test_cover_focus_is_a_point_of_the_upright_photo(orientation, landscape):
     stored = upright.transpose(_STORED[orientation]) if orientation in _STORED else upright
     data = encode(stored, "JPEG", quality=95, exif=_orientation_exif(orientation))
     start, end = ((0.0, 0.5), (1.0, 0.5)) if landscape else ((0.5, 0.0), (0.5, 1.0))
-    near = images.decode(render(data, Spec(60, 60, "cover"), *LIMITS, focus=start).data).convert("RGB")
-    far = images.decode(render(data, Spec(60, 60, "cover"), *LIMITS, focus=end).data).convert("RGB")
+    near = images.decode(render(data, Spec(60, 60, "cover"), LIMITS, focus=start).data).convert("RGB")
+    far = images.decode(render(data, Spec(60, 60, "cover"), LIMITS, focus=end).data).convert("RGB")
     assert near.size == far.size == (60, 60)
     assert near.getpixel((30, 30))[0] > 200 and far.getpixel((30, 30))[2] > 200, orientation
 
@@ -325,14 +327,14 @@ def test_animated_gif_frames_are_limited_in_total():
     frames = [Image.new("RGB", (400, 300), colour) for colour in ("red", "lime", "blue")]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
     with pytest.raises(SourceTooLarge, match="frames"):
-        render(data, Spec(200, format="webp"), LIMITS[0], 400 * 300 * 2)
-    assert render(data, Spec(200, format="webp"), LIMITS[0], 400 * 300 * 3).width == 200
+        render(data, Spec(200, format="webp"), replace(LIMITS, max_source_pixels=400 * 300 * 2))
+    assert render(data, Spec(200, format="webp"), replace(LIMITS, max_source_pixels=400 * 300 * 3)).width == 200
 
 
 def test_probe_reports_the_upright_size_and_kept_format():
-    info = probe(images.jpeg(300, 200, exif=_orientation_exif(6)), *LIMITS)
+    info = probe(images.jpeg(300, 200, exif=_orientation_exif(6)), LIMITS)
     assert (info.width, info.height, info.format) == (200, 300, "jpeg")
-    assert probe(images.png(30, 20), *LIMITS).format == "png"
+    assert probe(images.png(30, 20), LIMITS).format == "png"
 
 
 def _orientation_exif(value: int) -> Image.Exif:
@@ -345,8 +347,8 @@ def test_an_srgb_profile_is_recognised_and_skipped():
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     assert _transform(srgb, "RGB") is None and _transform(ADOBE_RGB, "RGB") is not None
     source = Image.new("RGB", (300, 200), (60, 160, 90))
-    tagged = render(encode(source, "PNG", icc_profile=srgb), Spec(100, format="png"), *LIMITS).data
-    plain = render(encode(source, "PNG"), Spec(100, format="png"), *LIMITS).data
+    tagged = render(encode(source, "PNG", icc_profile=srgb), Spec(100, format="png"), LIMITS).data
+    plain = render(encode(source, "PNG"), Spec(100, format="png"), LIMITS).data
     assert tagged == plain
 
 
@@ -362,9 +364,9 @@ def test_converting_a_shared_decode_leaves_it_untouched():
     """The in-place colour conversion must never reach a decode that the cache shares with later requests."""
     data = encode(Image.new("RGB", (300, 200), (60, 160, 90)), "PNG", icc_profile=ADOBE_RGB)
     hits = decode_cache.hits
-    first = render(data, Spec(300, format="png"), *LIMITS).data  # full size: the output is the decode itself
+    first = render(data, Spec(300, format="png"), LIMITS).data  # full size: the output is the decode itself
     assert decode_cache.hits == hits and len(decode_cache) == 1
-    assert render(data, Spec(300, format="png"), *LIMITS).data == first
+    assert render(data, Spec(300, format="png"), LIMITS).data == first
     assert decode_cache.hits == hits + 1
 
 
@@ -375,7 +377,7 @@ def test_an_animated_webp_with_exif_leaves_it_behind():
     data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=50, exif=exif, xmp=b"<secret/>")
     assert b"PhoneMaker" in data
     for fmt in ("webp", "gif", "avif"):
-        result = render(data, Spec(100, format=fmt), *LIMITS).data
+        result = render(data, Spec(100, format=fmt), LIMITS).data
         assert b"PhoneMaker" not in result and b"secret" not in result, fmt
         assert images.decode(result).n_frames == 2, fmt
 
@@ -388,7 +390,7 @@ def test_gif_output_keeps_transparency(animated):
         data = encode(frame, "WEBP", save_all=True, append_images=[frame.copy()], duration=50, lossless=True)
     else:
         data = encode(frame, "PNG")
-    image = images.decode(render(data, Spec(100, format="gif"), *LIMITS).data).convert("RGBA")
+    image = images.decode(render(data, Spec(100, format="gif"), LIMITS).data).convert("RGBA")
     assert image.getpixel((10, 25))[3] == 0 and image.getpixel((90, 25))[3] == 255
 
 
@@ -398,7 +400,7 @@ def test_an_animation_with_one_transparent_frame_keeps_its_alpha(fmt):
     holed = opaque.copy()
     holed.paste((0, 0, 0, 0), (0, 0, 100, 100))
     data = encode(opaque, "WEBP", save_all=True, append_images=[holed], duration=50, lossless=True)
-    image = images.decode(render(data, Spec(100, format=fmt), *LIMITS).data)
+    image = images.decode(render(data, Spec(100, format=fmt), LIMITS).data)
     image.seek(1)
     frame = image.convert("RGBA")
     assert frame.getpixel((10, 25))[3] < 20 and frame.getpixel((90, 25))[3] > 235
@@ -444,4 +446,4 @@ def test_an_exception_inside_pillow_is_a_415_not_a_crash(monkeypatch):
 
     monkeypatch.setattr(Image.Image, "transpose", broken)
     with pytest.raises(Undecodable, match="IndexError"):
-        render(images.jpeg(300, 200, exif=_orientation_exif(6)), Spec(100), *LIMITS)
+        render(images.jpeg(300, 200, exif=_orientation_exif(6)), Spec(100), LIMITS)

@@ -65,8 +65,8 @@ class Command(BaseCommand):
                 outcome = "skipped"
                 try:
                     if not storage.exists(key):
-                        data = data if data is not None else store.read(source.key, limits["max_source_bytes"])
-                        made = render(data, output.spec, limits["max_source_bytes"], limits["max_source_pixels"])
+                        data = data if data is not None else store.read(source.key, limits.max_source_bytes)
+                        made = render(data, output.spec, limits)
                         store.write(key, made.data, made.content_type, document.cache_control["variant"])
                         outcome = "made"
                 except EdgeError as exc:
