@@ -33,6 +33,10 @@ class SourceMissing(EdgeError):
     reason = "Not Found"
 
 
+class SourceForbidden(SourceMissing):
+    """S3 refused the read (AccessDenied): answered like a missing source, logged as what it is."""
+
+
 class SourceTooLarge(EdgeError):
     """The original exceeds the byte or pixel limits of the presets document (decompression bombs included)."""
 

@@ -3,24 +3,37 @@
 Entry point for Lambda: ``imagevariants.edge.handler.handler``. The local edge calls :func:`handle` with a store
 over the Django storage and the published document; Lambda uses the S3 origin of the event and the document
 baked next to this module.
+
+Every request has one deadline (Lambda's remaining time less a margin): reading the source, rendering and
+writing the variant fit inside it, work that cannot finish in time is skipped, and the answer (a 503 when time
+ran out) and its JSON log line are always written before Lambda would kill the function.
 """
 
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import functools
 import json
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .errors import BadKey, EdgeError, NotServed, SourceMissing
+from .errors import BadKey, EdgeError, NotServed, OutOfTime, SourceMissing
 from .keys import decode_uri, parse_key, parse_seed_alias, url_path
 from .lambda_rules import RESPONSE_BUDGET, response_size
+from .limits import Deadline
 from .pipeline import render
 from .presets import Document
 from .store import S3Store, Store
+
+T = TypeVar("T")
+#: Seconds a render needs at least: a request with less time left answers 503 at once instead of starting one.
+RENDER_RESERVE = 2.0
+#: Seconds kept for storing a variant; with less time left, the variant is served uncached and not stored.
+WRITE_RESERVE = 1.5
 
 DOCUMENT_PATH = Path(__file__).with_name("presets.json")
 
@@ -37,7 +50,9 @@ def _is_miss(origin_response: dict[str, Any]) -> bool:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Lambda entry point: the store is the event's S3 origin (its bucket, in its region)."""
+    """Lambda entry point: the store is the event's S3 origin (its bucket, in its region); the deadline is the
+    invocation's remaining time (``context.get_remaining_time_in_millis()``) less a margin."""
+    deadline = Deadline.from_context(context)
     try:
         store: Store = S3Store.from_origin(event["Records"][0]["cf"]["request"]["origin"])
     except (KeyError, TypeError, ValueError, IndexError) as exc:  # not an S3 origin: nothing of ours to make
@@ -54,7 +69,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         response = origin_response if passes else _text(503, "Service Unavailable", "variant unavailable", "no-store")
         print(json.dumps({**log, "status": response.get("status")}, default=str))
         return response
-    return handle(event, store, document)
+    return handle(event, store, document, deadline)
 
 
 class _NoStore:
@@ -79,13 +94,31 @@ def _headers(**values: str) -> dict[str, list[dict[str, str]]]:
 
 
 def _text(status: int, reason: str, message: str, cache_control: str) -> dict[str, Any]:
+    headers = {"content_type": "text/plain; charset=utf-8", "cache_control": cache_control}
+    if status == 503:
+        headers["retry_after"] = "5"
     return {
         "status": str(status),
         "statusDescription": reason,
-        "headers": _headers(content_type="text/plain; charset=utf-8", cache_control=cache_control),
+        "headers": _headers(**headers),
         "body": message[:200] + "\n",
         "bodyEncoding": "text",
     }
+
+
+#: Threads that run the store's calls, so that a stalled S3 costs the request its deadline, never more.
+_io = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="edge-io")
+
+
+def _within(deadline: Deadline, step: str, call: Callable[..., T], *args: Any) -> T:
+    """Run one store call, giving up (OutOfTime) when the deadline passes before it answers."""
+    deadline.check(step)
+    future = _io.submit(call, *args)
+    try:
+        return future.result(timeout=deadline.remaining())
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise OutOfTime(f"{step} did not finish before the deadline") from None
 
 
 def _redirect(status: int, key: str, cache_control: str) -> dict[str, Any]:
@@ -96,14 +129,16 @@ def _redirect(status: int, key: str, cache_control: str) -> dict[str, Any]:
     }
 
 
-def handle(event: dict[str, Any], store: Store, document: Document) -> dict[str, Any]:
-    """Answer one origin-response event; never raises, never answers 5xx for bad input."""
+def handle(event: dict[str, Any], store: Store, document: Document, deadline: Deadline | None = None) -> dict[str, Any]:
+    """Answer one origin-response event within ``deadline`` (the trigger's 30 s less a margin by default);
+    never raises, never answers 5xx for bad input, always writes one JSON log line."""
     started = time.monotonic()
+    deadline = deadline or Deadline.from_context(None)
     log: dict[str, Any] = {}
     try:
         cf = event["Records"][0]["cf"]
         log.update(uri=cf["request"].get("uri"), status_in=cf["response"].get("status"))
-        response = _handle(cf, store, document, log)
+        response = _handle(cf, store, document, log, deadline)
     except Exception as exc:  # the last line of defence: a bug must not become a viewer-facing crash loop
         log.update(outcome="error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
         response = _text(503, "Service Unavailable", "variant temporarily unavailable", "no-store")
@@ -113,7 +148,9 @@ def handle(event: dict[str, Any], store: Store, document: Document) -> dict[str,
     return response
 
 
-def _handle(cf: dict[str, Any], store: Store, document: Document, log: dict[str, Any]) -> dict[str, Any]:
+def _handle(
+    cf: dict[str, Any], store: Store, document: Document, log: dict[str, Any], deadline: Deadline
+) -> dict[str, Any]:
     origin_response = cf["response"]
     if not _is_miss(origin_response):
         log["outcome"] = "pass"
@@ -128,7 +165,7 @@ def _handle(cf: dict[str, Any], store: Store, document: Document, log: dict[str,
     variant = parse_key(key, document.prefix)
     if variant is None:
         alias = parse_seed_alias(key, frozenset(document.presets))
-        if alias is None:
+        if alias is None or not document.allows_source(alias.source_key):
             log["outcome"] = "pass"
             return origin_response
         target = document.outputs(alias.preset)[0].key(alias.source_key, document.prefix)
@@ -142,12 +179,16 @@ def _handle(cf: dict[str, Any], store: Store, document: Document, log: dict[str,
         spec, source_key = resolved
         if source_key.startswith(document.prefix):
             raise NotServed("a variant is never made from a variant")
-        data = store.read(source_key, document.limits.max_source_bytes)
+        if not document.allows_source(source_key):
+            raise NotServed(f"{source_key!r} is not under a source prefix ({', '.join(document.sources)})")
+        data = _within(deadline, "reading the source", store.read, source_key, document.limits.max_source_bytes)
         log["source_bytes"] = len(data)
-        rendered = render(data, spec, document.limits)
+        deadline.check("rendering", RENDER_RESERVE)
+        rendered = render(data, spec, document.limits, deadline=deadline)
     except EdgeError as exc:
         log.update(outcome=type(exc).__name__, error=str(exc))
-        return _text(exc.status, exc.reason, exc.public, errors_cache)
+        cache_control = document.cache_control["uncached"] if exc.status >= 500 else errors_cache
+        return _text(exc.status, exc.reason, exc.public, cache_control)
     log.update(
         source_pixels=rendered.source_width * rendered.source_height,
         source_size=f"{rendered.source_width}x{rendered.source_height}",
@@ -157,7 +198,9 @@ def _handle(cf: dict[str, Any], store: Store, document: Document, log: dict[str,
         format=rendered.format,
     )
     try:
-        store.write(key, rendered.data, rendered.content_type, document.cache_control["variant"])
+        deadline.check("storing the variant", WRITE_RESERVE)
+        _within(deadline, "storing the variant", store.write, key, rendered.data, rendered.content_type,
+                document.cache_control["variant"])  # fmt: skip
         stored, cache_control = True, document.cache_control["variant"]
     except Exception as exc:
         log["write_error"] = f"{type(exc).__name__}: {exc}"

@@ -300,25 +300,30 @@ def render(
         src_w, src_h = src_h, src_w
     out_w, out_h = output_size(src_w, src_h, spec)
     made = functools.partial(Rendered, format=fmt, width=out_w, height=out_h, source_width=src_w, source_height=src_h)
+    deadline = deadline or Deadline(float("inf"))
     try:
         # An MPO (a phone's JPEG with a preview or depth map appended) is one photograph, not an animation.
         if getattr(image, "is_animated", False) and image.format != "MPO" and fmt in ANIMATED_FORMATS:
-            return made(_animation(image, (out_w, out_h), fmt, spec, limits.max_source_pixels, focus))
+            return made(_animation(image, (out_w, out_h), fmt, spec, limits.max_source_pixels, focus, deadline))
         image = _shrink_on_load(image, (out_w, out_h), (src_w, src_h))
         key = (hashlib.sha256(data).digest(), image.size, image.mode)  # SHA-256: 2.5x BLAKE2b's speed (SHA-NI)
         decoded = decode_cache.get(key)
         shared = decoded is not None
         if decoded is None:
+            deadline.check("decoding")
             decoded = _decode(image)
             shared = decode_cache.put(key, decoded)
         # Resize as stored, then turn upright: the transpose moves the output's pixels, not the source's.
         stored_size = (out_h, out_w) if orientation in _SWAPPING_ORIENTATIONS else (out_w, out_h)
         stored_focus = _STORED_POINT.get(orientation, _STORED_POINT[1])(*focus)
+        deadline.check("resizing")
         resized = _resize(decoded.image, stored_size, spec, stored_focus)
         if orientation in _UPRIGHT:
             resized = resized.transpose(_UPRIGHT[orientation])
         owned = resized is not decoded.image or not shared
-        return made(_encode(_to_srgb(resized, decoded.profile, owned), fmt, spec))
+        converted = _to_srgb(resized, decoded.profile, owned)
+        deadline.check("encoding")
+        return made(_encode(converted, fmt, spec))
     except (EdgeError, MemoryError):
         raise
     except Image.DecompressionBombError as exc:
@@ -369,11 +374,18 @@ def _resize(
 
 
 def _animation(
-    image: Image.Image, size: tuple[int, int], fmt: str, spec: Spec, max_pixels: int, focus: tuple[float, float]
+    image: Image.Image,
+    size: tuple[int, int],
+    fmt: str,
+    spec: Spec,
+    max_pixels: int,
+    focus: tuple[float, float],
+    deadline: Deadline,
 ) -> bytes:
     """Resize every frame of an animated GIF or WebP and keep the animation (timing and loop count)."""
     frames, durations, decoded = [], [], 0
     for frame in ImageSequence.Iterator(image):
+        deadline.check(f"frame {len(frames) + 1}")
         decoded += frame.width * frame.height
         if decoded > max_pixels:
             raise SourceTooLarge(f"animation has more than {max_pixels} pixels in all its frames")
@@ -395,6 +407,7 @@ def _animation(
         options.update(quality=spec.quality, speed=speed, max_threads=1)
     else:
         options.update(disposal=2, optimize=False)
+    deadline.check("encoding the animation")
     out = io.BytesIO()
     frames[0].save(out, PILLOW_FORMATS[fmt], **options)
     return out.getvalue()

@@ -6,7 +6,7 @@ import functools
 import re
 from typing import Any, Protocol
 
-from .errors import SourceMissing, SourceTooLarge
+from .errors import SourceForbidden, SourceMissing, SourceTooLarge
 
 _S3_DOMAIN_RE = re.compile(
     r"^(?P<bucket>.+?)\.s3(?:[.-](?:dualstack\.)?(?P<region>[a-z]{2}(?:-[a-z]+)+-\d))?\.amazonaws\.com$"
@@ -29,12 +29,13 @@ class Store(Protocol):
 def s3_client(region: str) -> Any:
     """One client per region per container. No endpoint is passed, so ``AWS_ENDPOINT_URL_S3`` is honoured.
 
-    Timeouts and retries fit an origin-response trigger's 30 s: a stalled S3 costs seconds, not the whole request.
+    Timeouts and retries fit an origin-response trigger's 30 s (the handler also bounds each call by the request's
+    deadline): a stalled S3 costs seconds, not the whole request.
     """
     import boto3  # in the Lambda runtime; imported late so that the pipeline works without it
     from botocore.config import Config
 
-    config = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
+    config = Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 2, "mode": "standard"})
     return boto3.client("s3", region_name=region, config=config)
 
 
@@ -76,7 +77,11 @@ class S3Store:
             response = self.client.get_object(Bucket=self.bucket, Key=self.key_prefix + key)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404", "403", "AccessDenied", "NotFound"):
+            if code in ("403", "AccessDenied"):  # the role may not read there (or the key is missing, no ListBucket)
+                raise SourceForbidden(
+                    f"access denied reading {key!r} (missing, or outside what the role may read)"
+                ) from None
+            if code in ("NoSuchKey", "404", "NotFound"):
                 raise SourceMissing(f"no source at {key!r}") from None
             raise
         body = response["Body"]

@@ -85,3 +85,9 @@ def cmyk_profile(lab_of: Callable[[int, int, int, int], tuple[float, float, floa
         + bytes(12) + b"acsp" + bytes(4 + 4 + 8 + 8 + 4) + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(4 + 16 + 28)
     )  # fmt: skip
     return header + struct.pack(">I", len(tags)) + table + body
+
+
+def animated_gif(count: int, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A GIF of ``count`` frames, each a different colour (so no frame is merged into the previous one)."""
+    frames = [Image.new("RGB", size, (index * 37 % 256, index * 91 % 256, 120)) for index in range(count)]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
