@@ -37,6 +37,11 @@ def test_recommended_form():
     assert build_key("images/test.jpg", "md", "3fa1c2d9", "jpeg", "_v/") == "_v/md.3fa1c2d9/images/test.jpg.jpg"
 
 
+def test_names_of_255_bytes_are_keys():
+    assert decode_uri("/images/" + "a" * 251 + ".jpg") == "images/" + "a" * 251 + ".jpg"
+    assert decode_uri("/images/" + "%C3%A9" * 127 + "a") == "images/" + "é" * 127 + "a"
+
+
 def test_decoded_exactly_once():
     # %2520 is an encoded "%20": once decoded it is the three characters "%20", never a space.
     assert decode_uri("/images/a%2520b.jpg") == "images/a%20b.jpg"
@@ -54,6 +59,8 @@ def test_decoded_exactly_once():
         "/images/a%00b.jpg",
         "/images/%ff%fe.jpg",
         "/" + "a" * 1100,
+        "/images/" + "a" * 256,  # a name no file system stores
+        "/images/" + "%C3%A9" * 128,  # 128 characters, 256 bytes
         "/images//x.jpg",
         "/images\\x.jpg",
         "images/no-leading-slash.jpg",

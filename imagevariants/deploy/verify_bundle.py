@@ -57,19 +57,22 @@ def event(uri, status="403"):
 
 
 document = handler.baked_document()
+# A source the edge must refuse to read: under no source prefix.
+OUTSIDE = next(key for n in range(100) if not document.allows_source(key := f"private{n}/verify/photo.jpg"))
 report = {"python": sys.version.split()[0], "pillow": Image.__version__, "presets": sorted(document.presets)}
 with tempfile.TemporaryDirectory() as root:
     store = FolderStore(root)
     picture = io.BytesIO()
     Image.new("RGB", (1600, 1200), "#3366cc").save(picture, "JPEG")
-    (Path(root) / "verify").mkdir()
-    (Path(root) / "verify" / "photo.jpg").write_bytes(picture.getvalue())
+    source = f"{document.sources[0]}verify/photo.jpg"  # under a source prefix: the edge reads nowhere else
+    (Path(root) / source).parent.mkdir(parents=True)
+    (Path(root) / source).write_bytes(picture.getvalue())
 
     passed = event("/verify/not-a-variant.jpg")
     assert handler.handle(passed, store, document) is passed["Records"][0]["cf"]["response"], "pass-through"
     for name in sorted(document.presets):
         for output in document.outputs(name):
-            key = output.key("verify/photo.jpg", document.prefix)
+            key = output.key(source, document.prefix)
             response = handler.handle(event("/" + url_path(key)), store, document)
             assert response["status"] in ("200", "307"), (key, response["status"], response.get("body"))
             data = (Path(root) / key).read_bytes()
@@ -77,7 +80,10 @@ with tempfile.TemporaryDirectory() as root:
             assert image.width == min(output.spec.width, 1600), (key, image.size)
             if response["status"] == "200":
                 assert base64.b64decode(response["body"]) == data
-        alias = handler.handle(event(f"/verify/photo-{name}.jpg"), store, document)
+        outside = output.key(OUTSIDE, document.prefix)
+        assert handler.handle(event("/" + url_path(outside)), store, document)["status"] == "404", "outside sources"
+        assert not (Path(root) / outside).exists(), "outside sources written"
+        alias = handler.handle(event("/" + url_path(source.replace(".jpg", f"-{name}.jpg"))), store, document)
         assert alias["status"] == "302", ("alias", alias)
     report["variants"] = sum(len(p.current) for p in document.presets.values())
 print(json.dumps(report))

@@ -18,6 +18,9 @@ PRESET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{8}$")
 PREFIX_RE = re.compile(r"^([A-Za-z0-9_-]+/)+$")
 MAX_KEY_BYTES = 1024  # S3's own limit on an object key
+#: Most file systems' limit on a name: a variant key with a longer segment could never be stored (and would be
+#: made again on every request), so it is refused before anything is read.
+MAX_SEGMENT_BYTES = 255
 
 #: File extension used in keys for each output format.
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
@@ -59,8 +62,11 @@ def check_key(key: str) -> str:
         raise BadKey("control character in key")
     if key.startswith("/") or "//" in key or "\\" in key:
         raise BadKey("empty path segment or backslash in key")
-    if any(part in (".", "..") for part in key.split("/")):
+    parts = key.split("/")
+    if any(part in (".", "..") for part in parts):
         raise BadKey("dot segment in key")
+    if any(len(part.encode("utf-8")) > MAX_SEGMENT_BYTES for part in parts):
+        raise BadKey(f"a path segment is over {MAX_SEGMENT_BYTES} bytes")
     return key
 
 
