@@ -12,10 +12,9 @@ from django.utils.translation import gettext_lazy as _
 from PIL import features
 
 from . import conf
-from .edge.errors import EdgeError
 from .edge.keys import PRESET_NAME_RE
-from .edge.pipeline import probe
 from .edge.presets import MAX_DIMENSION, Spec
+from .validators import MAX_NAME_BYTES, read_source
 
 FORMAT_FEATURES = {"webp": "webp", "avif": "avif"}
 
@@ -113,7 +112,13 @@ def _source_storage():
 
 
 def _upload_to(instance: SourceImage, filename: str) -> str:
-    return f"{conf.get('UPLOAD_TO').strip('/')}/{filename}"
+    """The upload folder, with a file name short enough that every variant's name can be stored too."""
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+    room = MAX_NAME_BYTES - len(f"{dot}{extension}".encode())
+    stem = stem.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return f"{conf.upload_prefix()}{stem}{dot}{extension}"
 
 
 class SourceImage(models.Model):
@@ -150,27 +155,24 @@ class SourceImage(models.Model):
             self.read_metadata()
 
     def read_metadata(self) -> None:
-        """Fill width, height (EXIF orientation applied), format, bytes and hash from the file itself."""
-        limits = conf.limits()
-        self.file.open("rb")
+        """Fill width, height (EXIF orientation applied), format, bytes and hash from the file itself.
+
+        Raises ValidationError for a file the edge would refuse (over a limit, not an image it decodes)."""
         try:
-            self.file.seek(0)
-            data = self.file.read(limits.max_source_bytes + 1)
-            self.file.seek(0)
-        finally:
-            if self.file._committed:
-                self.file.close()
-        try:
-            info = probe(data, limits)
-        except EdgeError as exc:
-            raise ValidationError({"file": str(exc)}) from None
+            data, info = read_source(self.file)
+        except ValidationError as exc:
+            raise ValidationError({"file": exc.messages}) from None
         self.width, self.height, self.format = info.width, info.height, info.format
         self.bytes = len(data)
         self.sha256 = hashlib.sha256(data).hexdigest()
 
 
 class EdgeDeployment(models.Model):
-    """One publication of the presets: to the local edge at once, or to CloudFront by ``deploy_edge``."""
+    """One publication of the presets: to the local edge at once, or to CloudFront by ``deploy_edge``.
+
+    A pending CloudFront deployment is also the lock that keeps deployments one at a time: at most one row per
+    target may be pending (a conditional unique constraint, enforced by PostgreSQL and SQLite).
+    """
 
     class Target(models.TextChoices):
         LOCAL = "local", _("Local edge")
@@ -192,12 +194,22 @@ class EdgeDeployment(models.Model):
     function_arn = models.CharField(_("function version ARN"), max_length=300, blank=True)
     distribution_id = models.CharField(_("distribution"), max_length=100, blank=True)
     error = models.TextField(_("error"), blank=True)
+    note = models.TextField(
+        _("note"), blank=True, help_text=_("What a succeeded deployment could not confirm, such as propagation.")
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         get_latest_by = ["created_at", "pk"]
         verbose_name = _("edge deployment")
         permissions = [("deploy_edge", _("Can publish presets to the edge"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target"],
+                condition=models.Q(status="pending"),
+                name="imagevariants_one_pending_deployment",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_target_display()} {self.created_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"

@@ -1,19 +1,22 @@
 """Publishing presets to the edge: the code path shared by ``manage.py deploy_edge`` and the admin action.
 
-On the local edge, publishing records the document at once. With a CDN, a deployment builds and verifies the
-bundle, then creates or updates the role and the function, publishes a version, and attaches it to the
-distribution; the tags switch to the new presets only once all of that succeeded.
+On the local edge, publishing records the document at once. With a CDN, a deployment takes the lock (its own
+pending ``EdgeDeployment``: one at a time per target), builds and verifies the bundle, then creates or updates
+the role and the function, publishes a version of exactly that bundle, and attaches it to the distribution. Once
+the distribution runs the new version the deployment is live and the tags switch to its presets, even when
+CloudFront's propagation could not be confirmed afterwards.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import conf, publishing
@@ -23,8 +26,14 @@ from . import aws
 from .aws import DeployError
 from .bundle import Bundle, BundleError, build, verify
 
-__all__ = ["DeployError", "Options", "check_bundle", "plan", "publish", "rollback"]
+__all__ = ["DeployError", "Options", "abandon", "check_bundle", "plan", "publish", "rollback"]
 Report = Callable[[str], None]
+
+#: How long a pending deployment holds the lock; after that it is taken to have died (marked failed, abandoned).
+#: Longer than every step together: the role's propagation, Lambda's updates and the CloudFront wait.
+LEASE = timedelta(minutes=45)
+#: How long to wait for the distribution to be Deployed (well inside the lease).
+WAIT_TIMEOUT = 30 * 60
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,7 @@ class Options:
     wait: bool = True
     poll_seconds: float = 60
     verify: bool = True
+    detach_foreign_policies: bool = False
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> Options:
@@ -93,8 +103,9 @@ def publish(
 ) -> EdgeDeployment | None:
     """Publish the current presets. Returns the deployment (the live one when up to date), None on a dry run.
 
-    Raises DeployError with a one-sentence reason; a failed deployment is recorded as failed and leaves the
-    distribution and the tags on the previous version.
+    Raises DeployError with a one-sentence reason: when another deployment is in progress, or when a step fails
+    before the distribution was updated (the deployment is then recorded as failed and the distribution and the
+    tags stay on the previous version).
     """
     if conf.local_mode():
         if dry_run:
@@ -103,78 +114,210 @@ def publish(
         return publishing.publish_locally(by)
     options = options or Options.from_settings()
     _check(options)
+    if dry_run:
+        return _dry_run(options, report)
+    deployment = _acquire(by, options)
+    try:
+        # Planned under the lock: no other deployment can finish (and publish revisions) from here on.
+        current = plan()
+        for line in current.lines():
+            report(line)
+        bundle = _build(current.document, options.runtime)
+        report(f"Bundle: {bundle.size / 1e6:.1f} MB, sha256 {bundle.sha256}")
+        previous = current.previous
+        if _up_to_date(previous, current.document, bundle, options):
+            _release(deployment)
+            report(f"Up to date: the live deployment ({previous.function_arn}) already serves these presets.")
+            return previous
+        if options.verify:
+            check_bundle(bundle, report)
+    except BaseException:
+        _release(deployment)
+        raise
+    return _go_live(deployment, current.document, bundle, options, report, "Deployed")
+
+
+def rollback(by: str = "", *, options: Options | None = None, report: Report = lambda line: None) -> EdgeDeployment:
+    """Make the presets of the deployment before the live one current again, as a new function version.
+
+    The new document also keeps every revision served in the last ``REVISIONS_KEEP_DAYS`` days (those of the
+    deployment rolled back from included), so the URLs emitted meanwhile, which cached pages may hold, keep
+    working and ``prune_variants`` keeps their stored variants. The bundle is built with the installed edge code.
+    """
+    options = options or Options.from_settings()
+    _check(options)
+    deployment = _acquire(f"{by} (rollback)".strip(), options)
+    try:
+        live, target = _rollback_target()
+        document = _rollback_document(live, target)
+        report(f"Rollback to the presets of the deployment of {_utc(target.created_at)} ({target.function_arn}):")
+        for line in _rollback_lines(Document.from_dict(live.document), Document.from_dict(target.document), document):
+            report(f"  {line}")
+        bundle = _build(document, options.runtime)
+        report(f"Bundle: {bundle.size / 1e6:.1f} MB, sha256 {bundle.sha256}")
+        if options.verify:
+            check_bundle(bundle, report)
+    except BaseException:
+        _release(deployment)
+        raise
+    done = f"Rolled back to the presets of the deployment of {_utc(target.created_at)}"
+    return _go_live(deployment, document, bundle, options, report, done)
+
+
+def abandon(by: str = "", report: Report = lambda line: None) -> int:
+    """Mark the pending CloudFront deployment (whose run died) as failed, releasing the lock. Returns how many."""
+    abandoned = 0
+    for deployment in _pending():
+        abandoned += (
+            _pending()
+            .filter(pk=deployment.pk)
+            .update(
+                status=EdgeDeployment.Status.FAILED,
+                error=f"Abandoned by {by or 'an operator'} (deploy_edge --abandon-pending).",
+                finished_at=timezone.now(),
+            )
+        )
+        report(f"Marked the deployment started by {deployment.created_by} at {_utc(deployment.created_at)} as failed.")
+    return abandoned
+
+
+def _dry_run(options: Options, report: Report) -> EdgeDeployment | None:
     current = plan()
     for line in current.lines():
         report(line)
     bundle = _build(current.document, options.runtime)
     report(f"Bundle: {bundle.size / 1e6:.1f} MB, sha256 {bundle.sha256}")
-    previous = current.previous
-    if (
+    holder = _pending().first()
+    if holder is not None:
+        report(_busy(holder))
+    if _up_to_date(current.previous, current.document, bundle, options):
+        report(f"Up to date: the live deployment ({current.previous.function_arn}) already serves these presets.")
+        return current.previous
+    for line in _calls(options, current.document):
+        report(line)
+    return None
+
+
+def _up_to_date(previous: EdgeDeployment | None, document: Document, bundle: Bundle, options: Options) -> bool:
+    return bool(
         previous
-        and previous.document_sha256 == current.document.sha256
+        and previous.document_sha256 == document.sha256
         and previous.bundle_sha256 == bundle.sha256
         and previous.distribution_id == options.distribution_id
-    ):
-        report(f"Up to date: the live deployment ({previous.function_arn}) already serves these presets.")
-        return previous
-    if dry_run:
-        for line in _calls(options, current.document):
-            report(line)
-        return None
-    if options.verify:
-        check_bundle(bundle, report)
-    deployment = publishing.record(
-        current.document,
-        EdgeDeployment.Target.CLOUDFRONT,
-        by,
-        bundle_sha256=bundle.sha256,
-        distribution_id=options.distribution_id,
     )
-    with _recorded(deployment):
-        deployment.function_arn = _deploy(bundle, current.document, options, report)
-        deployment.save(update_fields=["function_arn"])
-        if options.wait:
-            aws.wait_deployed(aws.clients()["cloudfront"], options.distribution_id, report, options.poll_seconds)
-    report(f"Deployed {deployment.function_arn} on {options.distribution_id}.")
+
+
+# -- the lock ---------------------------------------------------------------------------------------------------
+def _pending() -> QuerySet[EdgeDeployment]:
+    return EdgeDeployment.objects.filter(
+        target=EdgeDeployment.Target.CLOUDFRONT, status=EdgeDeployment.Status.PENDING
+    ).order_by("created_at", "pk")
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _busy(holder: EdgeDeployment) -> str:
+    return (
+        f"Another deployment to CloudFront is in progress, started by {holder.created_by} at"
+        f" {_utc(holder.created_at)}: wait for it to finish or, if that run died, clear it with"
+        f" `manage.py deploy_edge --abandon-pending` (it stops blocking by itself at"
+        f" {_utc(holder.created_at + LEASE)})."
+    )
+
+
+def _acquire(by: str, options: Options) -> EdgeDeployment:
+    """Record a pending deployment, which is the lock; DeployError naming the holder when another has it."""
+    now = timezone.now()
+    _pending().filter(created_at__lt=now - LEASE).update(
+        status=EdgeDeployment.Status.FAILED,
+        error=(
+            f"Abandoned: still in progress {int(LEASE.total_seconds() // 60)} minutes after it started,"
+            " so its run is taken to have died."
+        ),
+        finished_at=now,
+    )
+    try:
+        with transaction.atomic():
+            deployment = publishing.record(
+                publishing.draft_document(),  # a placeholder: the document is made under the lock
+                EdgeDeployment.Target.CLOUDFRONT,
+                by,
+                distribution_id=options.distribution_id,
+            )
+    except IntegrityError:
+        holder = _pending().first()
+        if holder is None:
+            raise DeployError("Another deployment to CloudFront started at the same moment: run again.") from None
+        raise DeployError(_busy(holder)) from None
+    # Where the database cannot enforce the conditional unique constraint (MySQL), check it here.
+    holder = _pending().exclude(pk=deployment.pk).first()
+    if holder is not None:
+        deployment.delete()
+        raise DeployError(_busy(holder))
     return deployment
 
 
-def rollback(by: str = "", *, options: Options | None = None, report: Report = lambda line: None) -> EdgeDeployment:
-    """Put the previous successful deployment's function version back on the distribution (and its presets)."""
-    options = options or Options.from_settings()
-    _check(options)
+def _release(deployment: EdgeDeployment) -> None:
+    """Give the lock back without a trace: nothing was changed on AWS (up to date, or the bundle failed)."""
+    EdgeDeployment.objects.filter(pk=deployment.pk, status=EdgeDeployment.Status.PENDING).delete()
+
+
+def _hold(deployment: EdgeDeployment) -> None:
+    """Refuse to touch the distribution once the lock was taken away (abandoned by an operator or the lease)."""
+    if not EdgeDeployment.objects.filter(pk=deployment.pk, status=EdgeDeployment.Status.PENDING).exists():
+        raise DeployError("This deployment was marked abandoned while it ran, so its version was not attached.")
+
+
+# -- rollback ---------------------------------------------------------------------------------------------------
+def _rollback_target() -> tuple[EdgeDeployment, EdgeDeployment]:
+    """The live deployment and the latest earlier successful one whose presets differ from it."""
     succeeded = EdgeDeployment.objects.filter(
         target=EdgeDeployment.Target.CLOUDFRONT, status=EdgeDeployment.Status.SUCCEEDED
     ).order_by("-created_at", "-pk")
     live = succeeded.first()
-    target = succeeded.exclude(function_arn=live.function_arn).first() if live else None
-    if target is None:
-        raise DeployError("There is no earlier successful deployment to roll back to.")
-    deployment = publishing.record(
-        Document.from_dict(target.document),
-        EdgeDeployment.Target.CLOUDFRONT,
-        f"{by} (rollback)".strip(),
-        bundle_sha256=target.bundle_sha256,
-        distribution_id=options.distribution_id,
-        function_arn=target.function_arn,
+    if live is not None:
+        live_current = _currents(Document.from_dict(live.document))
+        for candidate in succeeded.exclude(pk=live.pk).iterator():
+            if _currents(Document.from_dict(candidate.document)) != live_current:
+                return live, candidate
+    raise DeployError("There is no earlier successful deployment with other presets to roll back to.")
+
+
+def _currents(document: Document) -> dict[str, tuple[str, ...]]:
+    return {name: preset.current for name, preset in document.presets.items()}
+
+
+def _rollback_document(live: EdgeDeployment, target: EdgeDeployment) -> Document:
+    """The target's presets as current, presets added since kept as they are, and every revision still served."""
+    old, now = Document.from_dict(target.document), Document.from_dict(live.document)
+    current = {name: [preset.revisions[fp] for fp in preset.current] for name, preset in old.presets.items()}
+    for name, preset in now.presets.items():
+        current.setdefault(name, [preset.revisions[fp] for fp in preset.current])  # its URLs are in pages
+    return Document.build(
+        current,
+        publishing.served_revisions(EdgeDeployment.Target.CLOUDFRONT),
+        prefix=conf.get("VARIANT_PREFIX"),
+        limits=conf.limits(),
+        sources=conf.source_prefixes(),
     )
-    with _recorded(deployment):
-        clients = aws.clients()
-        if not aws.function_exists(clients["lambda"], target.function_arn):
-            raise DeployError(f"Function version {target.function_arn} no longer exists.")
-        config = aws.get_config(clients["cloudfront"], options.distribution_id).config
-        seed = _has_association(config["DefaultCacheBehavior"])
-        aws.update_distribution(
-            clients["cloudfront"],
-            options.distribution_id,
-            lambda cfg: aws.associated(cfg, conf.get("VARIANT_PREFIX"), target.function_arn, seed),
-        )
-        if options.wait:
-            aws.wait_deployed(clients["cloudfront"], options.distribution_id, report, options.poll_seconds)
-    report(f"Rolled back to {target.function_arn} (deployment of {target.created_at:%Y-%m-%d %H:%M}).")
-    return deployment
 
 
+def _rollback_lines(live: Document, target: Document, document: Document) -> list[str]:
+    lines = []
+    for name, preset in document.presets.items():
+        before = live.presets.get(name)
+        if before is None:
+            lines.append(f"+ {name}: {', '.join(preset.current)} again")
+        elif name not in target.presets:
+            lines.append(f"= {name}: kept, as it was added since and its URLs may be in pages")
+        elif before.current != preset.current:
+            lines.append(f"~ {name}: {', '.join(before.current)} -> {', '.join(preset.current)} (both served)")
+    return lines
+
+
+# -- building and going live ------------------------------------------------------------------------------------
 def _check(options: Options) -> None:
     if conf.get("REGION") != aws.LAMBDA_REGION:
         raise DeployError(f"Lambda@Edge functions live in us-east-1, not {conf.get('REGION')!r}: fix REGION.")
@@ -201,67 +344,136 @@ def check_bundle(bundle: Bundle, report: Report) -> None:
         report(f"Bundle verified under Python {result['python']}: {result['variants']} variants made.")
 
 
-def _has_association(behaviour: dict[str, Any]) -> bool:
-    items = behaviour.get("LambdaFunctionAssociations", {}).get("Items", []) or []
-    return any(item["EventType"] == aws.EVENT_TYPE for item in items)
-
-
-def _deploy(bundle: Bundle, document: Document, options: Options, report: Report) -> str:
+def _go_live(
+    deployment: EdgeDeployment, document: Document, bundle: Bundle, options: Options, report: Report, done: str
+) -> EdgeDeployment:
+    """Upload, publish and attach; the deployment is live from the moment UpdateDistribution succeeded."""
+    deployment.document = document.to_dict()
+    deployment.document_sha256 = document.sha256
+    deployment.bundle_sha256 = bundle.sha256
+    deployment.save(update_fields=["document", "document_sha256", "bundle_sha256"])
     try:
         clients = aws.clients()
-        config = aws.get_config(clients["cloudfront"], options.distribution_id).config
-        origin = aws.s3_origin(config, document.prefix)
-        bucket = options.bucket or origin.bucket
-        policy = aws.role_policy(bucket, origin.key_prefix, document.prefix, options.function_name)
-        report(f"Role {options.role_name}: inline policy {aws.POLICY_NAME}:\n{json.dumps(policy, indent=2)}")
-        role_arn = aws.ensure_role(clients["iam"], options.role_name, policy)
-        description = f"imagevariants presets {document.sha256[:12]} bundle {bundle.sha256[:12]}"
-        arn = aws.publish_function(
-            clients["lambda"],
-            name=options.function_name,
-            role_arn=role_arn,
-            runtime=options.runtime,
-            memory=options.memory,
-            zip_bytes=bundle.data,
-            description=description,
+        deployment.function_arn = _upload(clients, bundle, document, options, report)
+        deployment.save(update_fields=["function_arn"])
+        _hold(deployment)
+        _attach(clients, deployment.function_arn, document, options, report)
+    except BaseException as exc:
+        reason = _reason(exc)
+        _finish(deployment, EdgeDeployment.Status.FAILED, error=reason)
+        if isinstance(exc, Exception):
+            raise DeployError(reason) from None
+        raise
+    # The distribution now runs the new version: whatever the wait says, that is what is live.
+    note, interrupted = "Propagation to the edge locations was not awaited (no wait asked).", None
+    if options.wait:
+        # Within the lease, so that no other deployment can take the lock while this one still runs.
+        left = (deployment.created_at + LEASE - timezone.now()).total_seconds() - 60
+        try:
+            aws.wait_deployed(
+                clients["cloudfront"], options.distribution_id, report, options.poll_seconds, min(WAIT_TIMEOUT, left)
+            )
+            note = ""
+        except BaseException as exc:
+            note = f"Propagation to the edge locations was not confirmed: {_reason(exc).rstrip('.')}."
+            interrupted = None if isinstance(exc, Exception) else exc
+    if not _finish(deployment, EdgeDeployment.Status.SUCCEEDED, note=note):
+        raise DeployError(
+            f"Version {deployment.function_arn} is attached but this deployment was marked abandoned while it ran,"
+            " so the tags stay on the previous presets (which it also serves): run deploy_edge again."
         )
-        report(f"Published {arn}.")
-        aws.update_distribution(
-            clients["cloudfront"],
-            options.distribution_id,
-            lambda cfg: aws.associated(cfg, document.prefix, arn, options.seed_urls),
+    report(f"{done}: {deployment.function_arn} on {options.distribution_id}.")
+    if note and options.wait:
+        report(
+            f"{note[:-1]}; the deployment is recorded as live, since the distribution already runs"
+            f" {deployment.function_arn}: check its status in the CloudFront console rather than deploying again."
         )
-        report(f"Distribution {options.distribution_id}: origin-response on {document.prefix}* -> {arn}.")
-        return arn
-    except (ClientError, BotoCoreError) as exc:
-        raise DeployError(aws.explain(exc)) from None
+    if interrupted is not None:
+        raise interrupted
+    return deployment
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, DeployError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "Interrupted."
+    if isinstance(exc, Exception):
+        return aws.explain(exc)
+    return f"Stopped by {type(exc).__name__}."
+
+
+def _has_association(behaviour: dict[str, Any], function_name: str) -> bool:
+    """Whether ``behaviour`` runs a version of this function at origin-response."""
+    items = behaviour.get("LambdaFunctionAssociations", {}).get("Items", []) or []
+    return any(
+        item["EventType"] == aws.EVENT_TYPE and f":function:{function_name}:" in item["LambdaFunctionARN"]
+        for item in items
+    )
+
+
+def _upload(clients: dict[str, Any], bundle: Bundle, document: Document, options: Options, report: Report) -> str:
+    """The role with its policy, the function with the bundle, a published version. Returns its ARN."""
+    config = aws.get_config(clients["cloudfront"], options.distribution_id).config
+    origin = aws.s3_origin(config, document.prefix)
+    bucket = options.bucket or origin.bucket
+    policy = aws.role_policy(bucket, origin.key_prefix, document.prefix, options.function_name, document.sources)
+    report(f"Role {options.role_name}: inline policy {aws.POLICY_NAME}:\n{json.dumps(policy, indent=2)}")
+    role_arn = aws.ensure_role(
+        clients["iam"], options.role_name, policy, detach_foreign=options.detach_foreign_policies, report=report
+    )
+    description = f"imagevariants presets {document.sha256[:12]} bundle {bundle.sha256[:12]}"
+    arn = aws.publish_function(
+        clients["lambda"],
+        name=options.function_name,
+        role_arn=role_arn,
+        runtime=options.runtime,
+        memory=options.memory,
+        zip_bytes=bundle.data,
+        description=description,
+    )
+    report(f"Published {arn} (code {aws.code_sha256(bundle.data)}).")
+    return arn
+
+
+def _attach(clients: dict[str, Any], arn: str, document: Document, options: Options, report: Report) -> None:
+    """The version on the variant behaviour, and on the default one when asked or when it already runs this
+    function there (for seed-style URLs), so no behaviour keeps an older version."""
+
+    def change(config: dict[str, Any]) -> dict[str, Any]:
+        seed = options.seed_urls or _has_association(config["DefaultCacheBehavior"], options.function_name)
+        return aws.associated(config, document.prefix, arn, seed)
+
+    aws.update_distribution(clients["cloudfront"], options.distribution_id, change)
+    report(f"Distribution {options.distribution_id}: origin-response on {document.prefix}* -> {arn}.")
 
 
 def _calls(options: Options, document: Document) -> list[str]:
     return [
         "Would call (nothing is changed by a dry run):",
-        f"  iam: GetRole {options.role_name}, CreateRole if missing, PutRolePolicy {aws.POLICY_NAME}",
+        f"  iam: GetRole {options.role_name}, CreateRole if missing, else ListAttachedRolePolicies +"
+        " ListRolePolicies (other policies refused"
+        + (", detached" if options.detach_foreign_policies else "")
+        + f"), PutRolePolicy {aws.POLICY_NAME}",
         f"  lambda (us-east-1): GetFunction {options.function_name}, CreateFunction or UpdateFunctionCode"
-        f" + UpdateFunctionConfiguration ({options.runtime}, {options.memory} MB, x86_64), PublishVersion",
+        f" + UpdateFunctionConfiguration ({options.runtime}, {options.memory} MB, x86_64), PublishVersion"
+        " (with the bundle's CodeSha256)",
         f"  cloudfront: GetDistributionConfig {options.distribution_id}, UpdateDistribution (IfMatch) with"
         f" origin-response on {document.prefix}*" + (" and the default behaviour" if options.seed_urls else ""),
     ]
 
 
-@contextmanager
-def _recorded(deployment: EdgeDeployment) -> Iterator[None]:
-    """Mark ``deployment`` succeeded when the block completes, failed (with the reason) when it raises."""
-    try:
-        yield
-    except Exception as exc:
-        reason = str(exc) if isinstance(exc, DeployError) else aws.explain(exc)
-        _finish(deployment, EdgeDeployment.Status.FAILED, reason)
-        raise DeployError(reason) from None
-    _finish(deployment, EdgeDeployment.Status.SUCCEEDED)
-
-
-def _finish(deployment: EdgeDeployment, status: str, error: str = "") -> None:
-    deployment.status = status
-    deployment.error = error
-    deployment.finished_at = timezone.now()
-    deployment.save(update_fields=["status", "error", "finished_at"])
+def _finish(deployment: EdgeDeployment, status: str, error: str = "", note: str = "") -> bool:
+    """Close a pending deployment; False (and nothing changed) when it is no longer pending (abandoned)."""
+    finished_at = timezone.now()
+    closed = EdgeDeployment.objects.filter(pk=deployment.pk, status=EdgeDeployment.Status.PENDING).update(
+        status=status, error=error, note=note, finished_at=finished_at
+    )
+    if closed:
+        deployment.status, deployment.error, deployment.note = status, error, note
+        deployment.finished_at = finished_at
+    else:
+        deployment.refresh_from_db()
+    publishing.forget()  # as the post_save receiver does, which a queryset update does not trigger
+    transaction.on_commit(publishing.forget)
+    return bool(closed)

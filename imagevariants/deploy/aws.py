@@ -6,10 +6,12 @@ apply. Each function does one step and raises ``DeployError`` with one clear sen
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,12 +57,20 @@ def clients() -> dict[str, Any]:
     return {name: session.client(name, region_name=LAMBDA_REGION) for name in ("iam", "lambda", "cloudfront")}
 
 
-def role_policy(bucket: str, key_prefix: str, variant_prefix: str, function_name: str) -> dict[str, Any]:
-    """Least privilege: read the sources, write only under the variant prefix, write the function's logs."""
+def role_policy(
+    bucket: str, key_prefix: str, variant_prefix: str, function_name: str, sources: Iterable[str]
+) -> dict[str, Any]:
+    """Least privilege: read only under the source prefixes, write only under the variant prefix, write the
+    function's logs. Every S3 resource is under the origin path (``key_prefix``), as the keys the edge sees are."""
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "ReadSources", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
+            {
+                "Sid": "ReadSources",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": [f"arn:aws:s3:::{bucket}/{key_prefix}{source}*" for source in sorted(set(sources))],
+            },
             {
                 "Sid": "WriteVariantsOnly",
                 "Effect": "Allow",
@@ -145,8 +155,49 @@ def associated(config: dict[str, Any], variant_prefix: str, arn: str, seed_urls:
     return config
 
 
-def ensure_role(iam: Any, role_name: str, policy: dict[str, Any]) -> str:
-    """Create the execution role when missing; (re)write its inline policy. Returns the role ARN."""
+@dataclass
+class ForeignPolicies:
+    """What an existing role carries besides this app's inline policy: every grant would reach the function."""
+
+    managed: list[str]  # ARNs of attached managed policies
+    inline: list[str]  # names of other inline policies
+
+    def __bool__(self) -> bool:
+        return bool(self.managed or self.inline)
+
+    def names(self) -> list[str]:
+        return [f"managed {arn.rsplit('/', 1)[-1]}" for arn in self.managed] + [f"inline {n}" for n in self.inline]
+
+
+def foreign_policies(iam: Any, role_name: str) -> ForeignPolicies:
+    managed = [
+        policy["PolicyArn"]
+        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role_name)
+        for policy in page["AttachedPolicies"]
+    ]
+    inline = [
+        name
+        for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name)
+        for name in page["PolicyNames"]
+        if name != POLICY_NAME
+    ]
+    return ForeignPolicies(managed, inline)
+
+
+def ensure_role(
+    iam: Any,
+    role_name: str,
+    policy: dict[str, Any],
+    *,
+    detach_foreign: bool = False,
+    report: Callable[[str], None] = lambda line: None,
+) -> str:
+    """Create the execution role when missing; (re)write its inline policy. Returns the role ARN.
+
+    An existing role that carries other policies (attached managed ones such as AmazonS3FullAccess, or other
+    inline ones) is refused before anything is changed, unless ``detach_foreign``: then they are removed, so the
+    function has exactly the inline policy's permissions.
+    """
     try:
         try:
             arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
@@ -159,6 +210,19 @@ def ensure_role(iam: Any, role_name: str, policy: dict[str, Any]) -> str:
                 Description="Runs the django-imagevariants Lambda@Edge function",
             )["Role"]["Arn"]
         else:
+            foreign = foreign_policies(iam, role_name)
+            if foreign and not detach_foreign:
+                raise DeployError(
+                    f"Role {role_name!r} has policies beyond {POLICY_NAME!r} that the function would also get"
+                    f" ({', '.join(foreign.names())}): detach them in IAM, run again with --detach-foreign-policies"
+                    " to have them removed, or give another --role-name."
+                )
+            for policy_arn in foreign.managed:
+                iam.detach_role_policy(RoleName=role_name, PolicyArn=policy_arn)
+                report(f"Role {role_name}: detached {policy_arn}.")
+            for name in foreign.inline:
+                iam.delete_role_policy(RoleName=role_name, PolicyName=name)
+                report(f"Role {role_name}: deleted inline policy {name}.")
             iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(TRUST_POLICY))
         iam.put_role_policy(RoleName=role_name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
     except (ClientError, BotoCoreError) as exc:
@@ -179,6 +243,11 @@ def _retry(call: Callable[[], Any], attempts: int, delay: float) -> Any:
     return None
 
 
+def code_sha256(zip_bytes: bytes) -> str:
+    """The code hash as Lambda reports it (``CodeSha256``): the base64 of the zip's SHA-256 digest."""
+    return base64.b64encode(hashlib.sha256(zip_bytes).digest()).decode("ascii")
+
+
 def publish_function(
     lambda_: Any,
     *,
@@ -190,7 +259,12 @@ def publish_function(
     description: str,
     role_delay: float = 5.0,
 ) -> str:
-    """Create or update the function in us-east-1 and publish a numbered version. Returns the versioned ARN."""
+    """Create or update the function in us-east-1 and publish a numbered version of exactly ``zip_bytes``.
+
+    PublishVersion carries the zip's ``CodeSha256``, so Lambda refuses to publish code someone else uploaded in
+    between, and the published version's own hash is checked too. Returns the versioned ARN.
+    """
+    sha = code_sha256(zip_bytes)
     settings = {"Role": role_arn, "Runtime": runtime, "Handler": HANDLER, "Timeout": 30, "MemorySize": memory}
     try:
         try:
@@ -216,9 +290,14 @@ def publish_function(
             _wait_updated(lambda_, name)
             lambda_.update_function_configuration(FunctionName=name, Description=description, **settings)
         _wait_updated(lambda_, name)
-        version = lambda_.publish_version(FunctionName=name, Description=description)
+        version = lambda_.publish_version(FunctionName=name, CodeSha256=sha, Description=description)
     except (ClientError, BotoCoreError) as exc:
         raise DeployError(explain(exc)) from None
+    if version.get("CodeSha256") != sha:
+        raise DeployError(
+            f"Lambda published {version['FunctionArn']} with code {version.get('CodeSha256')} instead of the"
+            f" uploaded bundle's {sha}, so it was not attached: someone else changed the function meanwhile."
+        )
     return version["FunctionArn"]
 
 

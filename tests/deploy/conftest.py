@@ -111,3 +111,11 @@ def distribution(aws, settings) -> str:
         "BUCKET": "media",
     }
     return distribution_id
+
+
+@pytest.fixture
+def skip_bundle_run(monkeypatch) -> None:
+    """The bundle's own run under the runtime's Python is tested in test_bundle.py; elsewhere it only repeats it."""
+    from imagevariants import deploy
+
+    monkeypatch.setattr(deploy, "check_bundle", lambda bundle, report: report("(bundle run skipped)"))

@@ -22,7 +22,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="Print the plan; change nothing.")
         parser.add_argument("--bundle-only", metavar="PATH", help="Write the bundle zip to PATH; deploy nothing.")
-        parser.add_argument("--rollback", action="store_true", help="Return to the previous successful deployment.")
+        parser.add_argument(
+            "--rollback",
+            action="store_true",
+            help="Make the presets of the previous successful deployment current again, as a new version that "
+            "keeps serving every revision published since.",
+        )
+        parser.add_argument(
+            "--abandon-pending",
+            action="store_true",
+            help="Mark the deployment in progress as failed, when its run died; deploy nothing.",
+        )
+        parser.add_argument(
+            "--detach-foreign-policies",
+            action="store_true",
+            help="Remove the other policies an existing execution role carries, instead of refusing it.",
+        )
         parser.add_argument("--no-wait", action="store_true", help="Do not wait for the distribution to deploy.")
         parser.add_argument(
             "--seed-urls",
@@ -47,9 +62,13 @@ class Command(BaseCommand):
             seed_urls=opts["seed_urls"],
             wait=not opts["no_wait"],
             poll_seconds=opts["poll_seconds"],
+            detach_foreign_policies=opts["detach_foreign_policies"],
         )
         try:
-            if opts["bundle_only"]:
+            if opts["abandon_pending"]:
+                if not deploy.abandon(by, report=self.stdout.write):
+                    self.stdout.write("No deployment is in progress.")
+            elif opts["bundle_only"]:
                 self._bundle(Path(opts["bundle_only"]), options.runtime)
             elif opts["rollback"]:
                 deploy.rollback(by, options=options, report=self.stdout.write)
