@@ -149,15 +149,22 @@ class VariantPresetAdmin(admin.ModelAdmin):
 @require_POST
 def _deploy(request: HttpRequest) -> HttpResponse:
     try:
-        deployment = deploy.publish(by=request.user.get_username())
+        # The web request never waits for CloudFront's propagation (minutes): the deployment is live once the
+        # distribution runs the new version, and its record says that propagation was not awaited.
+        options = None if conf.local_mode() else deploy.Options.from_settings(wait=False)
+        deployment = deploy.publish(by=request.user.get_username(), options=options)
     except Exception as exc:  # the deployer records the failure; the editor gets its reason
         logger.exception("Deploying presets from the admin failed")
         messages.error(request, _("Deploying the presets failed: %(error)s") % {"error": exc})
     else:
         messages.success(
             request,
-            _("Presets published (%(target)s, document %(sha)s).")
-            % {"target": deployment.get_target_display(), "sha": deployment.document_sha256[:12]},
+            _("Presets published (%(target)s, document %(sha)s). %(note)s")
+            % {
+                "target": deployment.get_target_display(),
+                "sha": deployment.document_sha256[:12],
+                "note": deployment.note,
+            },
         )
     return HttpResponseRedirect(reverse("admin:imagevariants_variantpreset_changelist"))
 
@@ -247,6 +254,7 @@ class EdgeDeploymentAdmin(admin.ModelAdmin):
         "bundle_sha",
         "function_arn",
         "error",
+        "note",
     )
     list_filter = ("target", "status")
     readonly_fields = [f.name for f in EdgeDeployment._meta.fields]
