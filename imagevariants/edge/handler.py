@@ -179,8 +179,9 @@ def _handle(
         spec, source_key = resolved
         if source_key.startswith(document.prefix):
             raise NotServed("a variant is never made from a variant")
+        log["source"] = source_key
         if not document.allows_source(source_key):
-            raise NotServed(f"{source_key!r} is not under a source prefix ({', '.join(document.sources)})")
+            raise NotServed("the source is not under a source prefix")  # the log names both, the body neither
         data = _within(deadline, "reading the source", store.read, source_key, document.limits.max_source_bytes)
         log["source_bytes"] = len(data)
         deadline.check("rendering", RENDER_RESERVE)

@@ -27,8 +27,8 @@ class Limits:
     max_source_pixels: int = 50_000_000
     #: Bytes of the source as stored.
     max_source_bytes: int = 40 * 1024 * 1024
-    #: Frames of an animated source (GIF, APNG, WebP, AVIF) or pages of a TIFF.
-    max_frames: int = 300
+    #: Frames of an animated source (GIF, APNG, WebP, AVIF) or pages of a TIFF (long real GIFs have about 800).
+    max_frames: int = 1000
     #: Scans of a progressive JPEG (a baseline JPEG has one; encoders write about 10).
     max_jpeg_scans: int = 64
     #: Memory of the function (MB): a render whose estimated peak would not fit is refused before it starts.

@@ -30,6 +30,7 @@ from PIL import (  # the decoders of INPUT_FORMATS, registered without importing
 
 from .errors import EdgeError, SourceTooLarge, Undecodable
 from .limits import Deadline, Limits
+from .screen import Structure, screen_bytes, screen_image
 
 if TYPE_CHECKING:
     from .presets import Spec
@@ -109,10 +110,11 @@ def output_size(src_width: int, src_height: int, spec: Spec) -> tuple[int, int]:
     return max(1, round(src_width * scale)), max(1, round(src_height * scale))
 
 
-def _open(data: bytes, limits: Limits) -> Image.Image:
+def _open(data: bytes, limits: Limits) -> tuple[Image.Image, Structure]:
     max_bytes, max_pixels = limits.max_source_bytes, limits.max_source_pixels
     if len(data) > max_bytes:
         raise SourceTooLarge(f"source is {len(data)} bytes, over the limit of {max_bytes}")
+    structure = screen_bytes(data, limits)  # scans, frames, chunks, strips: before Image.open reads them
     try:
         image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
     except Image.DecompressionBombError as exc:
@@ -123,7 +125,8 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
         raise Undecodable(f"not a decodable image: {type(exc).__name__}: {exc}") from None
     if image.width * image.height > max_pixels:
         raise SourceTooLarge(f"source is {image.width}x{image.height} pixels, over the limit of {max_pixels}")
-    return image
+    screen_image(image, len(data), limits)  # the codec's frame count, RLE data, the ICC profile
+    return image, structure
 
 
 def _orientation(image: Image.Image) -> int:
@@ -142,7 +145,7 @@ def _kept_format(image: Image.Image) -> str:
 
 def probe(data: bytes, limits: Limits) -> Probe:
     """Read a source's oriented size and format without decoding its pixels; raise what the edge would refuse."""
-    image = _open(data, limits)
+    image, _ = _open(data, limits)
     width, height = image.size
     if _orientation(image) in _SWAPPING_ORIENTATIONS:
         width, height = height, width
@@ -292,7 +295,7 @@ def render(
     height; the crop is centred on it as far as the source allows. A caller that varies it must make it part of
     the variant's key, as every other output-affecting parameter is.
     """
-    image = _open(data, limits)
+    image, structure = _open(data, limits)
     fmt = spec.format or _kept_format(image)
     orientation = _orientation(image)
     src_w, src_h = image.size
