@@ -12,6 +12,7 @@ from django.urls import NoReverseMatch, reverse
 
 from . import conf
 from .edge.keys import PREFIX_RE
+from .edge.presets import overlapping
 from .models import encodable
 
 RUNTIMES = ("python3.12", "python3.13")
@@ -52,6 +53,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 id="imagevariants.E003",
             )
         )
+    messages.extend(_check_sources(options))
     if options["REGION"] != "us-east-1":
         messages.append(
             Error(
@@ -85,17 +87,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                     id="imagevariants.E007",
                 )
             )
-    if not cdn:
-        try:
-            reverse("imagevariants:edge", kwargs={"key": "_"})
-        except NoReverseMatch:
-            messages.append(
-                Error(
-                    "No CDN is configured and the local edge's URLs are not installed.",
-                    hint="Add path('variants/', include('imagevariants.urls')) to your URLconf, or set CDN_URL.",
-                    id="imagevariants.E008",
-                )
+    if cdn and _local_edge_mounted():
+        messages.append(
+            Warning(
+                "A CDN is configured and the local edge's URLs are still installed; they serve nothing.",
+                hint="Remove path('variants/', include('imagevariants.urls')) from your URLconf.",
+                id="imagevariants.W003",
             )
+        )
+    if not cdn and not _local_edge_mounted():
+        messages.append(
+            Error(
+                "No CDN is configured and the local edge's URLs are not installed.",
+                hint="Add path('variants/', include('imagevariants.urls')) to your URLconf, or set CDN_URL.",
+                id="imagevariants.E008",
+            )
+        )
     for fmt in ("webp", "avif"):
         if not encodable(fmt):
             messages.append(
@@ -103,6 +110,57 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                     f"This Pillow cannot encode {fmt.upper()}: presets cannot offer it.",
                     hint="Install Pillow 11.3 or newer from a wheel, which includes WebP and AVIF.",
                     id="imagevariants.W002",
+                )
+            )
+    return messages
+
+
+def _local_edge_mounted() -> bool:
+    try:
+        reverse("imagevariants:edge", kwargs={"key": "_"})
+    except NoReverseMatch:
+        return False
+    return True
+
+
+def _check_sources(options: dict[str, Any]) -> list[Error]:
+    """Source prefixes (``UPLOAD_TO`` and ``SOURCE_PREFIXES``) are path segments, apart from the variant prefix.
+
+    The edge writes, and ``prune_variants`` deletes, under the variant prefix: an overlap would put originals
+    where variants are made and removed.
+    """
+    extra = options["SOURCE_PREFIXES"]
+    if not isinstance(options["UPLOAD_TO"], str) or not (
+        isinstance(extra, str) or (isinstance(extra, list | tuple) and all(isinstance(p, str) for p in extra))
+    ):
+        return [
+            Error(
+                "IMAGEVARIANTS['UPLOAD_TO'] must be a string and SOURCE_PREFIXES a list of strings.",
+                hint="Such as UPLOAD_TO='images/' and SOURCE_PREFIXES=['uploads/'].",
+                id="imagevariants.E010",
+            )
+        ]
+    messages = []
+    variant_prefix = options["VARIANT_PREFIX"]
+    comparable = isinstance(variant_prefix, str) and PREFIX_RE.match(variant_prefix)  # else E003
+    for prefix in conf.source_prefixes():
+        if not PREFIX_RE.match(prefix):
+            messages.append(
+                Error(
+                    f"The source prefix {prefix!r} (from UPLOAD_TO or SOURCE_PREFIXES) is not path segments "
+                    "ending in '/'.",
+                    hint="Use folders of letters, digits, '-' and '_', such as 'images/' or 'uploads/photos/'.",
+                    id="imagevariants.E010",
+                )
+            )
+        elif comparable and overlapping(prefix, variant_prefix):
+            messages.append(
+                Error(
+                    f"The variant prefix {variant_prefix!r} overlaps the source prefix {prefix!r}: variants would "
+                    "be made, and prune_variants would delete, where originals are stored.",
+                    hint="Give VARIANT_PREFIX a folder of its own, such as '_v/', apart from UPLOAD_TO and "
+                    "SOURCE_PREFIXES.",
+                    id="imagevariants.E009",
                 )
             )
     return messages

@@ -1,31 +1,75 @@
 """The local edge: CloudFront-in-front-of-S3 behaviour on a Django route, running the real edge handler.
 
-A stored object is served as it is. A missing one becomes a real origin-response event (the origin said 404),
-the same handler that runs in Lambda@Edge answers it over the configured storage, and its response is checked
-against the Lambda@Edge rules before it is served, so a response Lambda@Edge would turn into a 502 fails here too.
+The route answers only what the edge exists for: variant keys of the published revisions, of sources the
+document allows, and seed-style aliases of them. Anything else (an original, any other file of the storage, a
+folder) is a 404 without a look at the storage: the route runs with the site's own credentials and on the site's
+own origin, so it must never become a way around the storage's access rules or a host for uploaded HTML. Tags
+link originals to the storage's own URL when no CDN is configured (``variants.original_url``).
+
+A stored variant is served only if its bytes are an image of the preset's output format, with that format's
+Content-Type, never one guessed from the key. A missing one becomes a real origin-response event (the origin
+said 404), the same handler that runs in Lambda@Edge answers it over the configured storage, and its response is
+checked against the Lambda@Edge rules before it is served, so a response Lambda@Edge would turn into a 502 fails
+here too. A variant is made once per process however many requests ask for it at once, and at most
+``MAX_RENDERS`` are made at a time; past that the route answers 503 with ``Retry-After``.
+
+With a CDN configured, the route serves nothing: the CDN serves the variants and the web process makes none.
 """
 
 from __future__ import annotations
 
 import base64
-import mimetypes
-from typing import Any
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import IO, Any
 
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.core.files.storage import Storage
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_safe
+from PIL import Image
 
 from . import conf
+from .edge.errors import BadKey, Busy
 from .edge.handler import handle
-from .edge.keys import url_path
+from .edge.keys import check_key, parse_key, parse_seed_alias, url_path
 from .edge.lambda_rules import violations
+from .edge.pipeline import CONTENT_TYPES, PILLOW_FORMATS
+from .edge.presets import Document, Spec
 from .publishing import published_document
 from .storage_store import store_for
 from .variants import base_url
 
+logger = logging.getLogger("imagevariants")
+
+#: Variants this process renders at once; a request for another one meanwhile is answered 503.
+MAX_RENDERS = 2
+#: Seconds a request waits for a render of the same variant by another request of this process.
+FLIGHT_WAIT_SECONDS = 60.0
+#: The ``Retry-After`` of a 503 (the same as the edge handler's).
+RETRY_AFTER_SECONDS = 5
+#: Pillow's names of the output formats (MPO is how Pillow may name a JPEG).
+_FORMATS = {**{name: fmt for fmt, name in PILLOW_FORMATS.items()}, "MPO": "jpeg"}
+_PILLOW_FORMATS = tuple(_FORMATS)
+
 
 class LambdaRuleViolation(ImproperlyConfigured):
     """The handler produced a response that Lambda@Edge would refuse with a 502."""
+
+
+class _Flight:
+    """One render of one variant in this process; the requests that arrive meanwhile wait for its answer."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.response: dict[str, Any] | None = None  # the handler's answer; None: it was found stored
+
+
+_renders = threading.BoundedSemaphore(MAX_RENDERS)
+_flights_lock = threading.Lock()
+_flights: dict[str, _Flight] = {}
 
 
 def origin_response_event(key: str, host: str, status: str = "404") -> dict[str, Any]:
@@ -93,25 +137,156 @@ def to_http_response(response: dict[str, Any], mount: str = "/") -> HttpResponse
     return http
 
 
+def image_format(file: IO[bytes]) -> str | None:
+    """The output format (``jpeg``, ``png``, ``webp``, ``avif``, ``gif``) Pillow finds the file to be, or None.
+
+    Only the header is parsed (no pixels are decoded), by the plugins of the output formats alone; the file is
+    left at its start.
+    """
+    try:
+        with Image.open(file, formats=_PILLOW_FORMATS) as image:
+            found = _FORMATS.get(image.format or "")
+        file.seek(0)
+    except Exception:  # not an image of an output format, one Pillow refuses to open, an unreadable file
+        return None
+    return found
+
+
+def _nosniff(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Mark every response of the route, errors included, ``X-Content-Type-Options: nosniff``."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    return wrapped
+
+
+def _text(status: int, message: str, cache_control: str) -> HttpResponse:
+    response = HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+    response.headers["Cache-Control"] = cache_control
+    return response
+
+
+def _not_found(document: Document | None) -> HttpResponse:
+    return _text(404, "Not Found", document.cache_control["error"] if document else "no-store")
+
+
+def _busy() -> dict[str, Any]:
+    """The edge-shaped 503 of a full local edge (``edge.errors.Busy``)."""
+    error = Busy("the local edge renders as many variants as it may")
+    return {
+        "status": str(error.status),
+        "statusDescription": error.reason,
+        "headers": {
+            "content-type": [{"key": "Content-Type", "value": "text/plain; charset=utf-8"}],
+            "cache-control": [{"key": "Cache-Control", "value": "no-store"}],
+            "retry-after": [{"key": "Retry-After", "value": str(RETRY_AFTER_SECONDS)}],
+        },
+        "body": error.public + "\n",
+        "bodyEncoding": "text",
+    }
+
+
+def _stored(storage: Storage, key: str, spec: Spec, document: Document) -> HttpResponse | None:
+    """The stored variant at ``key`` as an image response; None when none is stored; a 404 for anything else.
+
+    Its Content-Type is the spec's output format, and its bytes must be an image of that format (of any output
+    format when the spec keeps the source's, which its bytes then tell).
+    """
+    try:
+        if not storage.exists(key):
+            return None
+        file = storage.open(key, "rb")
+    except (OSError, SuspiciousFileOperation, ValueError):  # a folder, a name the storage refuses
+        return _not_found(document)
+    fmt = image_format(file)
+    if fmt is None or (spec.format is not None and fmt != spec.format):
+        file.close()
+        logger.warning("Not serving %r: its bytes are not the preset's output format.", key)
+        return _not_found(document)
+    served = FileResponse(file, content_type=CONTENT_TYPES[fmt])
+    served.headers["Cache-Control"] = document.cache_control["variant"]
+    return served
+
+
+def _from_edge(response: dict[str, Any]) -> HttpResponse:
+    return to_http_response(response, mount=base_url())
+
+
+def _lead(storage: Storage, key: str, host: str, document: Document) -> dict[str, Any] | None:
+    """Make the variant as the one request of this process that may; None when it is stored meanwhile."""
+    try:
+        if storage.exists(key):  # stored by a flight that ended between our look and this one
+            return None
+    except (OSError, SuspiciousFileOperation, ValueError):
+        pass
+    if not _renders.acquire(blocking=False):
+        return _busy()
+    try:
+        return handle(origin_response_event(key, host), store_for(storage), document)
+    finally:
+        _renders.release()
+
+
+def _make(storage: Storage, key: str, spec: Spec, host: str, document: Document) -> HttpResponse:
+    """Run the handler for a missing variant, once per process for concurrent requests of the same key."""
+    with _flights_lock:
+        flight = _flights.get(key)
+        leading = flight is None
+        if flight is None:
+            flight = _flights[key] = _Flight()
+    if leading:
+        try:
+            flight.response = _lead(storage, key, host, document)
+        finally:
+            with _flights_lock:
+                del _flights[key]
+            flight.done.set()
+        if flight.response is not None:
+            return _from_edge(flight.response)
+    elif not flight.done.wait(FLIGHT_WAIT_SECONDS):
+        return _from_edge(_busy())
+    served = _stored(storage, key, spec, document)
+    if served is not None:
+        return served
+    return _from_edge(flight.response) if flight.response is not None else _not_found(document)
+
+
+@_nosniff
 @require_safe
 def serve(request: HttpRequest, key: str) -> HttpResponse:
-    """Serve ``key`` from the storage, or run the edge handler for it like CloudFront would on a miss."""
-    storage = conf.source_storage
+    """Serve the variant ``key`` from the storage, or run the edge handler for it like CloudFront would on a miss.
+
+    Only variant keys of served revisions (of sources the document allows) and seed aliases are answered.
+    """
+    if not conf.local_mode():
+        return _not_found(None)  # the CDN serves the variants: this process neither serves nor makes any
     document = published_document()
-    try:
-        exists = storage.exists(key)
-    except SuspiciousFileOperation:
-        raise Http404("No such object.") from None
-    if exists:
-        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-        served = FileResponse(storage.open(key, "rb"), content_type=content_type)
-        if document and key.startswith(document.prefix):
-            served.headers["Cache-Control"] = document.cache_control["variant"]
-        return served
     if document is None:
-        raise Http404("No presets are published.")
-    event = origin_response_event(key, request.get_host())
-    response = handle(event, store_for(storage), document)
-    if response is event["Records"][0]["cf"]["response"]:
-        raise Http404("No such object.")  # passed through untouched: the origin's own 404
-    return to_http_response(response, mount=base_url())
+        return _not_found(None)
+    try:
+        check_key(key)
+    except BadKey as exc:
+        return _text(exc.status, f"{exc.reason}: bad key", document.cache_control["error"])
+    variant = parse_key(key, document.prefix)
+    if variant is None:
+        alias = parse_seed_alias(key, frozenset(document.presets))
+        if alias is None or not document.allows_source(alias.source_key):
+            return _not_found(document)  # an original or any other file: never served here
+        event = origin_response_event(key, request.get_host())
+        response = handle(event, store_for(conf.source_storage), document)  # a redirect: nothing is read
+        if response is event["Records"][0]["cf"]["response"]:
+            return _not_found(document)  # passed through untouched: the origin's own 404
+        return _from_edge(response)
+    resolved = document.resolve(variant)
+    if resolved is None or not document.allows_source(resolved[1]):
+        return _not_found(document)
+    spec = resolved[0]
+    storage = conf.source_storage
+    served = _stored(storage, key, spec, document)
+    if served is not None:
+        return served
+    return _make(storage, key, spec, request.get_host(), document)

@@ -1,14 +1,25 @@
 """The local edge: CloudFront-in-front-of-S3 behaviour running the real handler over a Django storage."""
 
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
 import boto3
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.template import Context, Template
+from django.test import Client
 
+from imagevariants import local_edge, publishing
+from imagevariants.edge import handler, pipeline
+from imagevariants.edge.errors import Busy
 from imagevariants.edge.lambda_rules import MAX_GENERATED_RESPONSE
 from imagevariants.local_edge import LambdaRuleViolation, to_http_response
 from imagevariants.models import SourceImage
+from imagevariants.variants import original_url
 from tests import images
 
 pytestmark = pytest.mark.django_db
@@ -56,9 +67,61 @@ def test_seed_style_url_redirects_to_the_canonical_variant(client, presets, sour
     assert images.decode(final.content).width == 100
 
 
-def test_originals_are_served_like_the_origin_would(client, presets, source):
+def test_originals_are_not_served_the_storage_url_is(client, presets, source):
     response = client.get("/variants/images/photo.jpg")
-    assert response.status_code == 200 and body(response)[:2] == b"\xff\xd8"
+    assert response.status_code == 404 and b"\xff\xd8" not in body(response)
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert original_url(source) == source.file.url == "/media/images/photo.jpg"  # what the tags link to
+
+
+@pytest.mark.parametrize(
+    "stored, fmt, status, content_type",
+    [
+        (images.png(), None, 200, "image/png"),  # a kept format: the bytes say which, not the key's ".html"
+        (b"<html><script>alert(1)</script></html>", None, 404, None),
+        (b"\xff\xd8\xff<html><script>alert(1)</script></html>", None, 404, None),  # a JPEG's first bytes only
+        (images.jpeg(), "webp", 404, None),  # not the preset's output format
+        (images.png(), "webp", 404, None),
+    ],
+)
+def test_stored_variants_are_served_as_the_image_they_are(client, presets, stored, fmt, status, content_type):
+    storage = storages["default"]
+    storage.save("images/page.html", ContentFile(images.png()))
+    key = url("images/page.html", "sm", fmt).removeprefix("/variants/")
+    storage.save(key, ContentFile(stored))
+    response = client.get("/variants/" + key)
+    assert response.status_code == status
+    assert response["X-Content-Type-Options"] == "nosniff"
+    if content_type:
+        assert response["Content-Type"] == content_type
+        assert response["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert body(response) == stored
+    else:
+        assert response["Content-Type"] == "text/plain; charset=utf-8" and stored not in body(response)
+
+
+def test_a_folder_at_a_variant_key_is_a_404(client, presets, source):
+    key = url(source, "sm").removeprefix("/variants/")
+    storages["default"].save(key + "/inside.jpg", ContentFile(images.jpeg()))
+    response = client.get("/variants/" + key)
+    assert response.status_code == 404 and response["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/variants/images").status_code == 404
+
+
+def test_every_response_of_the_route_is_nosniff(client, presets, source):
+    address = url(source, "sm")
+    storages["default"].save("images/broken.jpg", ContentFile(b"not an image"))
+    responses = [
+        client.get(address),  # made by the handler
+        client.get(address),  # served from the storage
+        client.get("/variants/images/photo-sm.jpg"),  # a seed alias's redirect
+        client.get("/variants/images/photo.jpg"),  # an original
+        client.get("/variants/_v/md.58fd6dfd/../secret.jpg"),  # a bad key
+        client.get(url("images/broken.jpg", "sm")),  # a source the pipeline cannot decode
+        client.post(address),  # a method the route does not allow
+    ]
+    assert [r.status_code for r in responses] == [200, 200, 302, 404, 400, 415, 405]
+    assert all(r["X-Content-Type-Options"] == "nosniff" for r in responses)
 
 
 @pytest.mark.parametrize(
@@ -154,3 +217,101 @@ def test_s3_missing_source_writes_nothing(client, presets, s3_storage):
     assert response.status_code == 404
     listed = boto3.client("s3", region_name="eu-west-1").list_objects_v2(Bucket="media")
     assert listed["KeyCount"] == 0
+
+
+class Renders:
+    """Counts the pipeline's renders; ``gate`` runs before each one (with its number, from 1) and may hold it."""
+
+    def __init__(self, real: Callable[..., Any]) -> None:
+        self.real = real
+        self.count = 0
+        self.changed = threading.Condition()
+        self.gate: Callable[[int], object] = lambda number: None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self.changed:
+            self.count += 1
+            number = self.count
+            self.changed.notify_all()
+        self.gate(number)
+        return self.real(*args, **kwargs)
+
+    def wait_for(self, count: int) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.count >= count, timeout=60), f"{self.count} renders"
+
+
+@pytest.fixture
+def renders(monkeypatch) -> Renders:
+    counter = Renders(pipeline.render)
+    monkeypatch.setattr(pipeline, "render", counter)
+    monkeypatch.setattr(handler, "render", counter, raising=False)
+    return counter
+
+
+def in_threads(addresses: list[str]) -> tuple[list[threading.Thread], dict[int, Any]]:
+    """Request each address from its own thread and client (named ``request-N``), as concurrent viewers do."""
+    publishing.published_document()  # the threads find the published presets in this process's cache
+    results: dict[int, Any] = {}
+
+    def get(index: int, address: str) -> None:
+        results[index] = Client().get(address)
+
+    threads = [
+        threading.Thread(target=get, args=(i, address), name=f"request-{i}") for i, address in enumerate(addresses)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def test_concurrent_first_requests_make_a_variant_once(presets, source, renders, monkeypatch):
+    address = url(source, "md", "webp")
+    key = address.removeprefix("/variants/")
+    storage = storages["default"]
+    looked = set()
+    real_exists = storage.exists
+
+    def exists(name: str) -> bool:
+        if name == key and threading.current_thread().name.startswith("request-"):
+            with renders.changed:
+                looked.add(threading.current_thread().name)
+                renders.changed.notify_all()
+        return real_exists(name)
+
+    def gate(number: int) -> None:  # every request has found the variant missing before the first render ends
+        with renders.changed:
+            assert renders.changed.wait_for(lambda: len(looked) == 6, timeout=60), looked
+
+    monkeypatch.setattr(storage, "exists", exists)
+    renders.gate = gate
+    threads, results = in_threads([address] * 6)
+    for thread in threads:
+        thread.join(60)
+    assert renders.count == 1
+    assert [r.status_code for r in results.values()] == [200] * 6
+    assert len({body(r) for r in results.values()}) == 1
+    assert all(r["Content-Type"] == "image/webp" and r["X-Content-Type-Options"] == "nosniff" for r in results.values())
+
+
+def test_renders_at_once_are_bounded_and_the_rest_answer_busy(client, presets, source, renders):
+    held = [url(source, preset, "webp") for preset in ("sm", "md", "lg", "xl")][: local_edge.MAX_RENDERS]
+    extra = url(source, "sm", "avif")
+    release = threading.Event()
+    renders.gate = lambda number: release.wait(60) if number <= local_edge.MAX_RENDERS else None
+    threads, results = in_threads(held)
+    try:
+        renders.wait_for(local_edge.MAX_RENDERS)
+        busy = client.get(extra)
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(60)
+    assert busy.status_code == Busy.status == 503
+    assert busy["Retry-After"] == str(local_edge.RETRY_AFTER_SECONDS)
+    assert busy["Cache-Control"] == "no-store" and busy["X-Content-Type-Options"] == "nosniff"
+    assert busy.content.decode().strip() == Busy("x").public
+    assert renders.count == local_edge.MAX_RENDERS
+    assert not storages["default"].exists(extra.removeprefix("/variants/"))
+    assert [r.status_code for r in results.values()] == [200] * local_edge.MAX_RENDERS
+    assert client.get(extra).status_code == 200  # the slots are free again

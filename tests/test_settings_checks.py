@@ -1,11 +1,17 @@
 """The IMAGEVARIANTS namespace and the system checks with stable ids."""
 
+import re
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
+import imagevariants.checks
 from imagevariants import conf
 from imagevariants.checks import check_settings
+
+CDN = "https://d1.cloudfront.net"
 
 
 def ids(settings_dict=None, **other):
@@ -58,12 +64,71 @@ def test_unknown_option_is_named():
     ],
 )
 def test_each_check_fires(options, expected):
-    assert ids(options) == [expected]
+    # With a CDN, the route is left out of the URLconf as it should be (W003 otherwise).
+    urlconf = "tests.urls_without_edge" if options.get("CDN_URL") else "tests.urls"
+    assert ids(options, ROOT_URLCONF=urlconf) == [expected]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"VARIANT_PREFIX": "media/", "UPLOAD_TO": "media/originals/"},  # prune_variants would delete originals
+        {"VARIANT_PREFIX": "media/originals/", "UPLOAD_TO": "media/"},
+        {"VARIANT_PREFIX": "images/"},  # the default UPLOAD_TO
+        {"VARIANT_PREFIX": "images/_v/"},
+        {"VARIANT_PREFIX": "media/", "UPLOAD_TO": "media"},
+        {"SOURCE_PREFIXES": ["uploads/", "_v/"]},
+        {"SOURCE_PREFIXES": "_v/old/"},
+    ],
+)
+def test_a_variant_prefix_overlapping_a_source_prefix_is_an_error(options):
+    assert ids(options) == ["imagevariants.E009"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"VARIANT_PREFIX": "_v2/", "SOURCE_PREFIXES": ["_v/"]},  # a common start is not an overlap
+        {"VARIANT_PREFIX": "media/images2/", "UPLOAD_TO": "media/images/"},
+        {"SOURCE_PREFIXES": ["uploads", "media/photos/", "/docs/scans/"]},
+    ],
+)
+def test_separate_prefixes_pass(options):
+    assert ids(options) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"UPLOAD_TO": ""},  # the root of the storage: every key
+        {"SOURCE_PREFIXES": [""]},
+        {"SOURCE_PREFIXES": ["my.photos/"]},
+        {"SOURCE_PREFIXES": ["uploads//photos/"]},
+        {"SOURCE_PREFIXES": ["../uploads/"]},
+        {"SOURCE_PREFIXES": ["up loads/"]},
+        {"SOURCE_PREFIXES": 3},
+        {"SOURCE_PREFIXES": [b"uploads/"]},
+        {"UPLOAD_TO": None},
+    ],
+)
+def test_a_source_prefix_that_is_not_path_segments_is_an_error(options):
+    assert ids(options) == ["imagevariants.E010"]
+
+
+def test_local_edge_mounted_beside_a_cdn_warns():
+    assert ids({"CDN_URL": CDN, "BUCKET": "b"}) == ["imagevariants.W003"]  # tests.urls mounts the route
+
+
+def test_every_check_id_is_documented():
+    found = set(re.findall(r'id="(imagevariants\.[EW]\d{3})"', Path(imagevariants.checks.__file__).read_text()))
+    documented = Path(__file__).parents[1].joinpath("docs/reference/checks.md").read_text()
+    assert {"imagevariants.E009", "imagevariants.E010", "imagevariants.W003"} <= found
+    assert [i for i in sorted(found) if f"`{i}`" not in documented] == []
 
 
 def test_local_edge_needs_its_urls():
     assert ids({}, ROOT_URLCONF="tests.urls_without_edge") == ["imagevariants.E008"]
-    assert ids({"CDN_URL": "https://d1.cloudfront.net", "BUCKET": "b"}, ROOT_URLCONF="tests.urls_without_edge") == []
+    assert ids({"CDN_URL": CDN, "BUCKET": "b"}, ROOT_URLCONF="tests.urls_without_edge") == []
 
 
 def test_pillow_without_avif_warns(monkeypatch):

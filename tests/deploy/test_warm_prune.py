@@ -9,7 +9,8 @@ from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 
 from imagevariants import conf, publishing
-from imagevariants.models import SourceImage
+from imagevariants.edge.presets import Document, Spec
+from imagevariants.models import EdgeDeployment, SourceImage
 from tests import images
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +89,38 @@ def test_superseded_revisions_stay_served_within_the_window(presets, django_capt
         presets["md"].save()
     revisions = publishing.published_document().presets["md"].revisions
     assert old_md in revisions and len(revisions) == 3 * 3
+
+
+def test_prune_deletes_only_variant_keys_beside_originals_and_stray_files(db, settings):
+    # A prefix shared with the uploads (the system checks refuse it, E009): a document published with prefix
+    # "media/" while the site uploads to "media/originals/".
+    settings.IMAGEVARIANTS = {"VARIANT_PREFIX": "media/", "UPLOAD_TO": "media/originals/"}
+    sm = Spec(100)
+    document = Document.build({"sm": [sm]}, prefix="media/", sources=["images/"])
+    publishing.record(document, EdgeDeployment.Target.LOCAL, status=EdgeDeployment.Status.SUCCEEDED)
+    storage = conf.source_storage
+    kept = [
+        "media/originals/photo.jpg",  # originals under the variant prefix
+        "media/originals/2024/sm.1234abcd.jpg",
+        "media/readme.txt",  # stray files that are not variant keys
+        "media/notes/plan.txt",
+        "media/Big.1234abcd/x.jpg",  # not a preset name
+        "media/sm.1234abc/x.jpg",  # not a fingerprint
+        "media/sm/x.jpg",
+        f"media/sm.{sm.fingerprint}/media/originals/photo.jpg",  # a served variant
+        "images/old.1234abcd/x.jpg",  # outside the prefix
+        "old.1234abcd/media/x.jpg",
+    ]
+    stale = [
+        "media/old.1234abcd/media/originals/photo.jpg",  # a preset no longer published
+        "media/old.1234abcd/images/a.jpg.webp",
+        "media/sm.deadbeef/media/originals/photo.jpg",  # a revision no longer served
+    ]
+    for key in kept + stale:
+        storage.save(key, ContentFile(images.jpeg(20, 10)))
+
+    listed = run("prune_variants")
+    assert sorted(line.removeprefix("stale ") for line in listed.splitlines()[:-1]) == sorted(stale)
+    assert "Deleted: 3 variant(s)" in run("prune_variants", "--yes")
+    assert [key for key in kept if not storage.exists(key)] == []
+    assert [key for key in stale if storage.exists(key)] == []

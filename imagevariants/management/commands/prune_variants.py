@@ -1,4 +1,9 @@
-"""``manage.py prune_variants``: delete stored variants of preset revisions the edge no longer serves."""
+"""``manage.py prune_variants``: delete stored variants of preset revisions the edge no longer serves.
+
+Only keys that parse as variant keys (``{prefix}{preset}.{fingerprint}/...``) of a revision the published document
+does not serve are ever deleted: a file under the prefix that is not a variant key, and anything outside the
+prefix, is left alone, even when the prefix is shared with originals (a layout the system checks refuse).
+"""
 
 from __future__ import annotations
 
@@ -30,9 +35,11 @@ class Command(BaseCommand):
             folders = []
         for folder in sorted(folders):
             variant = parse_key(f"{document.prefix}{folder}/x", document.prefix)
-            preset = document.presets.get(variant.preset) if variant else None
+            if variant is None:
+                continue  # not a {preset}.{fingerprint} folder: not ours to delete
+            preset = document.presets.get(variant.preset)
             if preset is None or variant.fingerprint not in preset.revisions:
-                stale.extend(self._files(storage, f"{prefix}/{folder}"))
+                stale.extend(self._files(storage, f"{prefix}/{folder}"))  # each {prefix}{preset}.{fp}/...
         for key in stale:
             if options["yes"]:
                 storage.delete(key)
