@@ -33,7 +33,8 @@ class Memory:
     def write(self, key, data, content_type, cache_control): self.objects[key] = data
 
 store = Memory()
-buf = io.BytesIO(); Image.new("RGB", (400, 300), "blue").save(buf, "JPEG"); store.objects["images/a b.jpg"] = buf.getvalue()
+buf = io.BytesIO(); Image.new("RGB", (400, 300), "blue").save(buf, "JPEG")
+store.objects["images/a b.jpg"] = buf.getvalue()
 doc = Document.build({"md": [Spec(200, format="webp")]})
 key = doc.outputs("md")[0].key("images/a b.jpg", doc.prefix)
 event = {"Records": [{"cf": {"request": {"uri": "/" + key.replace(" ", "%20"), "origin": {"s3": {
