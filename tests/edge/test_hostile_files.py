@@ -33,6 +33,7 @@ FRAMES, SCANS = LIMITS.max_frames, LIMITS.max_jpeg_scans
 def document() -> Document:
     return Document.build({"sm": [Spec(100), Spec(100, format="webp")]}, limits=LIMITS)
 
+
 #: name: (a file just over one limit, words of the refusal naming that limit)
 HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
     "jpeg-scans": (lambda: hostile.repeated_scans_jpeg(SCANS + 1), "max_jpeg_scans=64"),
