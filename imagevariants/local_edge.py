@@ -33,9 +33,10 @@ from PIL import Image
 
 from . import conf
 from .edge.errors import BadKey, Busy
-from .edge.handler import handle
+from .edge.handler import error_response, handle
 from .edge.keys import check_key, parse_key, parse_seed_alias, url_path
 from .edge.lambda_rules import violations
+from .edge.limits import Deadline
 from .edge.pipeline import CONTENT_TYPES, PILLOW_FORMATS
 from .edge.presets import Document, Spec
 from .publishing import published_document
@@ -48,8 +49,8 @@ logger = logging.getLogger("imagevariants")
 MAX_RENDERS = 2
 #: Seconds a request waits for a render of the same variant by another request of this process.
 FLIGHT_WAIT_SECONDS = 60.0
-#: The ``Retry-After`` of a 503 (the same as the edge handler's).
-RETRY_AFTER_SECONDS = 5
+#: Seconds the edge handler may spend on one variant here (Lambda's origin-response trigger allows 30).
+DEADLINE_SECONDS = 25.0
 #: Pillow's names of the output formats (MPO is how Pillow may name a JPEG).
 _FORMATS = {**{name: fmt for fmt, name in PILLOW_FORMATS.items()}, "MPO": "jpeg"}
 _PILLOW_FORMATS = tuple(_FORMATS)
@@ -175,19 +176,8 @@ def _not_found(document: Document | None) -> HttpResponse:
 
 
 def _busy() -> dict[str, Any]:
-    """The edge-shaped 503 of a full local edge (``edge.errors.Busy``)."""
-    error = Busy("the local edge renders as many variants as it may")
-    return {
-        "status": str(error.status),
-        "statusDescription": error.reason,
-        "headers": {
-            "content-type": [{"key": "Content-Type", "value": "text/plain; charset=utf-8"}],
-            "cache-control": [{"key": "Cache-Control", "value": "no-store"}],
-            "retry-after": [{"key": "Retry-After", "value": str(RETRY_AFTER_SECONDS)}],
-        },
-        "body": error.public + "\n",
-        "bodyEncoding": "text",
-    }
+    """The edge's 503 of a full local edge (``edge.errors.Busy``), with ``Retry-After``."""
+    return error_response(Busy("the local edge renders as many variants as it may"), "no-store")
 
 
 def _stored(storage: Storage, key: str, spec: Spec, document: Document) -> HttpResponse | None:
@@ -226,7 +216,7 @@ def _lead(storage: Storage, key: str, host: str, document: Document) -> dict[str
     if not _renders.acquire(blocking=False):
         return _busy()
     try:
-        return handle(origin_response_event(key, host), store_for(storage), document)
+        return handle(origin_response_event(key, host), store_for(storage), document, Deadline(DEADLINE_SECONDS))
     finally:
         _renders.release()
 

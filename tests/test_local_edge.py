@@ -308,10 +308,23 @@ def test_renders_at_once_are_bounded_and_the_rest_answer_busy(client, presets, s
         for thread in threads:
             thread.join(60)
     assert busy.status_code == Busy.status == 503
-    assert busy["Retry-After"] == str(local_edge.RETRY_AFTER_SECONDS)
+    assert busy["Retry-After"] == str(handler.RETRY_AFTER)
     assert busy["Cache-Control"] == "no-store" and busy["X-Content-Type-Options"] == "nosniff"
     assert busy.content.decode().strip() == Busy("x").public
     assert renders.count == local_edge.MAX_RENDERS
     assert not storages["default"].exists(extra.removeprefix("/variants/"))
     assert [r.status_code for r in results.values()] == [200] * local_edge.MAX_RENDERS
     assert client.get(extra).status_code == 200  # the slots are free again
+
+
+def test_the_local_edge_keeps_its_own_deadline(client, presets, source, monkeypatch):
+    """The route gives the handler a deadline of its own, as Lambda's context does: with none left, a 503 with
+    Retry-After, nothing read nor written."""
+    monkeypatch.setattr(local_edge, "DEADLINE_SECONDS", 0.0)
+    address = url(source, "md", "webp")
+    response = client.get(address)
+    assert response.status_code == 503 and response["Retry-After"] == str(handler.RETRY_AFTER)
+    assert response["Cache-Control"] == "no-store"
+    assert not storages["default"].exists(address.removeprefix("/variants/"))
+    monkeypatch.setattr(local_edge, "DEADLINE_SECONDS", 25.0)
+    assert client.get(address).status_code == 200

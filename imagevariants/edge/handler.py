@@ -93,10 +93,19 @@ def _headers(**values: str) -> dict[str, list[dict[str, str]]]:
     return headers
 
 
+#: Seconds a client should wait before asking again after a 503 (out of time, busy).
+RETRY_AFTER = 5
+
+
+def error_response(exc: EdgeError, cache_control: str) -> dict[str, Any]:
+    """The plain-text answer to an edge error: its status, its public message (never its details)."""
+    return _text(exc.status, exc.reason, exc.public, cache_control)
+
+
 def _text(status: int, reason: str, message: str, cache_control: str) -> dict[str, Any]:
     headers = {"content_type": "text/plain; charset=utf-8", "cache_control": cache_control}
     if status == 503:
-        headers["retry_after"] = "5"
+        headers["retry_after"] = str(RETRY_AFTER)
     return {
         "status": str(status),
         "statusDescription": reason,
@@ -188,8 +197,7 @@ def _handle(
         rendered = render(data, spec, document.limits, deadline=deadline)
     except EdgeError as exc:
         log.update(outcome=type(exc).__name__, error=str(exc))
-        cache_control = document.cache_control["uncached"] if exc.status >= 500 else errors_cache
-        return _text(exc.status, exc.reason, exc.public, cache_control)
+        return error_response(exc, document.cache_control["uncached"] if exc.status >= 500 else errors_cache)
     log.update(
         source_pixels=rendered.source_width * rendered.source_height,
         source_size=f"{rendered.source_width}x{rendered.source_height}",
