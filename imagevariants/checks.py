@@ -77,7 +77,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 id="imagevariants.E006",
             )
         )
-    for name in ("MAX_SOURCE_PIXELS", "MAX_SOURCE_BYTES", "MEMORY_MB", "PRESETS_CACHE_SECONDS", "REVISIONS_KEEP_DAYS"):
+    numbers = ("MAX_SOURCE_PIXELS", "MAX_SOURCE_BYTES", "MAX_FRAMES", "MAX_JPEG_SCANS", "MEMORY_MB")
+    for name in (*numbers, "PRESETS_CACHE_SECONDS", "REVISIONS_KEEP_DAYS"):
         value = options[name]
         minimum = 0 if name in ("PRESETS_CACHE_SECONDS", "REVISIONS_KEEP_DAYS") else 1
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:

@@ -58,6 +58,8 @@ def test_unknown_option_is_named():
         ({"RUNTIME": "nodejs20.x"}, "imagevariants.E005"),
         ({"STORAGE": "nope"}, "imagevariants.E006"),
         ({"MAX_SOURCE_PIXELS": 0}, "imagevariants.E007"),
+        ({"MAX_FRAMES": 0}, "imagevariants.E007"),
+        ({"MAX_JPEG_SCANS": "64"}, "imagevariants.E007"),
         ({"MAX_SOURCE_BYTES": "big"}, "imagevariants.E007"),
         ({"REVISIONS_KEEP_DAYS": -1}, "imagevariants.E007"),
         ({"CDN_URL": "https://d1.cloudfront.net"}, "imagevariants.W001"),
