@@ -13,7 +13,9 @@ from PIL import features
 
 from . import conf
 from .edge.keys import PRESET_NAME_RE
-from .edge.presets import MAX_DIMENSION, Spec
+from .edge.limits import Limits
+from .edge.memory import MIB, available_bytes, fits, worst_case_bytes
+from .edge.presets import MAX_DIMENSION, DocumentError, Spec
 from .validators import MAX_NAME_BYTES, read_source
 
 FORMAT_FEATURES = {"webp": "webp", "avif": "avif"}
@@ -83,6 +85,14 @@ class VariantPreset(models.Model):
         for field, fmt in wanted.items():
             if fmt and not encodable(fmt):
                 errors[field] = _("This server's Pillow cannot encode %(fmt)s.") % {"fmt": fmt.upper()}
+        if not errors:
+            try:
+                specs = self.specs()
+            except DocumentError:  # a field is out of range: its own validator says which
+                specs = []
+            too_large = memory_problem(specs, conf.limits())
+            if too_large:
+                errors["width"] = too_large
         if errors:
             raise ValidationError(errors)
 
@@ -105,6 +115,25 @@ class VariantPreset(models.Model):
     def fingerprint(self) -> str:
         """The fingerprint of the primary output (the one in the fallback ``<img>``)."""
         return self.specs()[0].fingerprint
+
+
+def memory_problem(specs: list[Spec], limits: Limits) -> str:
+    """Why the worst case of one of ``specs`` cannot fit the function's memory, or "" when every one fits."""
+    for spec in specs:
+        worst = worst_case_bytes(spec, limits)
+        if not fits(worst, limits):
+            return _(
+                "Its %(fmt)s output of the largest source allowed needs about %(worst)s MiB, more than the %(room)s MiB"
+                " the edge function has (MEMORY_MB %(mb)s, MAX_SOURCE_PIXELS %(pixels)s): lower the width, set a"
+                " height, drop %(fmt)s, or raise MEMORY_MB or lower MAX_SOURCE_PIXELS."
+            ) % {
+                "fmt": (spec.format or "same-format").upper(),
+                "worst": worst // MIB,
+                "room": available_bytes(limits) // MIB,
+                "mb": limits.memory_mb,
+                "pixels": limits.max_source_pixels,
+            }
+    return ""
 
 
 def _source_storage():

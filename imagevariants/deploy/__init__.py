@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from .. import conf, publishing
 from ..edge.presets import Document
-from ..models import EdgeDeployment
+from ..models import EdgeDeployment, memory_problem
 from . import aws
 from .aws import DeployError
 from .bundle import Bundle, BundleError, build, verify
@@ -120,6 +120,7 @@ def publish(
     try:
         # Planned under the lock: no other deployment can finish (and publish revisions) from here on.
         current = plan()
+        _check_memory(current.document)
         for line in current.lines():
             report(line)
         bundle = _build(current.document, options.runtime)
@@ -318,6 +319,14 @@ def _rollback_lines(live: Document, target: Document, document: Document) -> lis
 
 
 # -- building and going live ------------------------------------------------------------------------------------
+def _check_memory(document: Document) -> None:
+    """DeployError when a current output's worst case cannot fit the function's memory (MEMORY_MB changed)."""
+    for name, preset in document.presets.items():
+        problem = memory_problem([preset.revisions[fp] for fp in preset.current], document.limits)
+        if problem:
+            raise DeployError(f"Preset {name!r}: {problem}")
+
+
 def _check(options: Options) -> None:
     if conf.get("REGION") != aws.LAMBDA_REGION:
         raise DeployError(f"Lambda@Edge functions live in us-east-1, not {conf.get('REGION')!r}: fix REGION.")

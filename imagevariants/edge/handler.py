@@ -30,8 +30,6 @@ from .presets import Document
 from .store import S3Store, Store
 
 T = TypeVar("T")
-#: Seconds a render needs at least: a request with less time left answers 503 at once instead of starting one.
-RENDER_RESERVE = 2.0
 #: Seconds kept for storing a variant; with less time left, the variant is served uncached and not stored.
 WRITE_RESERVE = 1.5
 
@@ -193,7 +191,6 @@ def _handle(
             raise NotServed("the source is not under a source prefix")  # the log names both, the body neither
         data = _within(deadline, "reading the source", store.read, source_key, document.limits.max_source_bytes)
         log["source_bytes"] = len(data)
-        deadline.check("rendering", RENDER_RESERVE)
         rendered = render(data, spec, document.limits, deadline=deadline)
     except EdgeError as exc:
         log.update(outcome=type(exc).__name__, error=str(exc))

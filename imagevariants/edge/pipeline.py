@@ -28,8 +28,10 @@ from PIL import (  # the decoders of INPUT_FORMATS, registered without importing
     WebPImagePlugin,  # noqa: F401
 )
 
+from .cost import MAX_RENDER_SECONDS, Work, estimate_seconds
 from .errors import EdgeError, SourceTooLarge, Undecodable
 from .limits import Deadline, Limits
+from .memory import MIB, available_bytes, estimate_peak_bytes, fits
 from .screen import Structure, screen_bytes, screen_image
 
 if TYPE_CHECKING:
@@ -268,6 +270,12 @@ class DecodeCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the kept decodes."""
+        with self._lock:
+            return sum(entry.nbytes for entry in self._entries.values())
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -306,9 +314,13 @@ def render(
     deadline = deadline or Deadline(float("inf"))
     try:
         # An MPO (a phone's JPEG with a preview or depth map appended) is one photograph, not an animation.
-        if getattr(image, "is_animated", False) and image.format != "MPO" and fmt in ANIMATED_FORMATS:
+        animated = getattr(image, "is_animated", False) and image.format != "MPO" and fmt in ANIMATED_FORMATS
+        source = (image.format or "", image.mode, image.width * image.height)
+        if not animated:
+            image = _shrink_on_load(image, (out_w, out_h), (src_w, src_h))
+        _afford(image, source, structure, fmt, (out_w, out_h), animated, len(data), limits, deadline)
+        if animated:
             return made(_animation(image, (out_w, out_h), fmt, spec, limits.max_source_pixels, focus, deadline))
-        image = _shrink_on_load(image, (out_w, out_h), (src_w, src_h))
         key = (hashlib.sha256(data).digest(), image.size, image.mode)  # SHA-256: 2.5x BLAKE2b's speed (SHA-NI)
         decoded = decode_cache.get(key)
         shared = decoded is not None
@@ -333,6 +345,51 @@ def render(
         raise SourceTooLarge(str(exc)) from None
     except Exception as exc:  # a malformed source must be a 4xx, never the handler's 503: the log line names it
         raise Undecodable(f"source could not be decoded: {type(exc).__name__}: {exc}") from None
+
+
+def _afford(
+    image: Image.Image,
+    source: tuple[str, str, int],
+    structure: Structure,
+    fmt: str,
+    out: tuple[int, int],
+    animated: bool,
+    size: int,
+    limits: Limits,
+    deadline: Deadline,
+) -> None:
+    """Refuse a render whose estimated time or peak memory cannot fit (413), or that cannot finish before the
+    deadline (503), before any pixel is decoded. ``image`` is opened at its decode size; ``source`` is the file's
+    (format, mode, pixels of one frame as stored)."""
+    source_format, mode, stored_pixels = source
+    frames = max(structure.frames, getattr(image, "n_frames", 1) if source_format == "AVIF" else 1) if animated else 1
+    decoded, output = image.width * image.height, out[0] * out[1]
+    speed = max(8, avif_speed(out[0], out[1] * frames)) if animated else avif_speed(*out)
+    work = Work(source_format, stored_pixels, decoded, output, fmt, frames, structure.scans, speed)
+    peak = estimate_peak_bytes(
+        source_format=source_format,
+        source_mode=mode,
+        source_pixels=stored_pixels,
+        decoded_pixels=decoded,
+        output_pixels=output,
+        fmt=fmt,
+        frames=frames,
+        source_bytes=size,
+        multiscan=structure.scans > 1,
+    )
+    if not fits(peak + decode_cache.nbytes, limits):
+        decode_cache.clear()  # the decodes a warm container keeps give way to a render that needs the room
+    if not fits(peak, limits):
+        raise SourceTooLarge(
+            f"rendering would need about {peak / MIB:.0f} MiB, over the {available_bytes(limits) / MIB:.0f} MiB"
+            f" the function has beside its runtime (memory_mb={limits.memory_mb})"
+        )
+    seconds = estimate_seconds(work)
+    if seconds > MAX_RENDER_SECONDS:
+        raise SourceTooLarge(
+            f"rendering would take about {seconds:.0f} s, over the {MAX_RENDER_SECONDS:.0f} s one render may take"
+        )
+    deadline.check("rendering", seconds)
 
 
 def _shrink_on_load(image: Image.Image, out: tuple[int, int], upright: tuple[int, int]) -> Image.Image:

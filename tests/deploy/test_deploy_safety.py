@@ -358,3 +358,13 @@ def test_other_policies_are_removed_only_when_asked(presets, distribution, recor
     assert iam.list_role_policies(RoleName="imagevariants-edge")["PolicyNames"] == ["imagevariants-edge"]
     assert f"detached {S3_FULL_ACCESS}" in output and "deleted inline policy legacy-s3" in output
     assert live().status == "succeeded"
+
+
+def test_a_deploy_refuses_presets_that_no_longer_fit(presets, distribution, recorder, settings):
+    """MEMORY_MB lowered after the presets were saved: the deploy says which preset, before any AWS call, and
+    leaves no pending deployment behind."""
+    settings.IMAGEVARIANTS = {**settings.IMAGEVARIANTS, "MEMORY_MB": 512}
+    with pytest.raises(CommandError, match="Preset 'lg'.*MEMORY_MB 512"):
+        deploy()
+    assert recorder.calls == []
+    assert not EdgeDeployment.objects.filter(status="pending").exists()
