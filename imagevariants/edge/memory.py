@@ -14,7 +14,12 @@ the function's memory less that.
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from .errors import Busy
 
 if TYPE_CHECKING:
     from .limits import Limits
@@ -270,3 +275,35 @@ def available_bytes(limits: Limits) -> int:
 def fits(estimate: int, limits: Limits) -> bool:
     """Whether a render estimated at ``estimate`` bytes fits the function's memory beside the runtime."""
     return estimate <= available_bytes(limits)
+
+
+class Reservations:
+    """Memory promised to the renders running in this process: a render starts only when its estimate fits beside
+    theirs (a Lambda container renders one at a time; the local edge, in a web process, several)."""
+
+    def __init__(self) -> None:
+        self._held = 0
+        self._lock = threading.Lock()
+
+    @property
+    def held(self) -> int:
+        return self._held
+
+    @contextmanager
+    def hold(self, nbytes: int, limits: Limits) -> Iterator[None]:
+        """Reserve ``nbytes`` for the block; Busy (503) when it does not fit beside the renders under way."""
+        with self._lock:
+            if self._held and not fits(self._held + nbytes, limits):
+                raise Busy(
+                    f"{nbytes // MIB} MiB do not fit beside the {self._held // MIB} MiB of the renders under way"
+                )
+            self._held += nbytes
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held -= nbytes
+
+
+#: This process's reservations.
+reservations = Reservations()

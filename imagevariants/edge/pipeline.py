@@ -31,7 +31,7 @@ from PIL import (  # the decoders of INPUT_FORMATS, registered without importing
 from .cost import MAX_RENDER_SECONDS, Work, estimate_seconds
 from .errors import EdgeError, SourceTooLarge, Undecodable
 from .limits import Deadline, Limits
-from .memory import MIB, available_bytes, estimate_peak_bytes, fits
+from .memory import MIB, available_bytes, estimate_peak_bytes, fits, reservations
 from .screen import Structure, screen_bytes, screen_image
 
 if TYPE_CHECKING:
@@ -318,33 +318,48 @@ def render(
         source = (image.format or "", image.mode, image.width * image.height)
         if not animated:
             image = _shrink_on_load(image, (out_w, out_h), (src_w, src_h))
-        _afford(image, source, structure, fmt, (out_w, out_h), animated, len(data), limits, deadline)
-        if animated:
-            return made(_animation(image, (out_w, out_h), fmt, spec, limits.max_source_pixels, focus, deadline))
-        key = (hashlib.sha256(data).digest(), image.size, image.mode)  # SHA-256: 2.5x BLAKE2b's speed (SHA-NI)
-        decoded = decode_cache.get(key)
-        shared = decoded is not None
-        if decoded is None:
-            deadline.check("decoding")
-            decoded = _decode(image)
-            shared = decode_cache.put(key, decoded)
-        # Resize as stored, then turn upright: the transpose moves the output's pixels, not the source's.
-        stored_size = (out_h, out_w) if orientation in _SWAPPING_ORIENTATIONS else (out_w, out_h)
-        stored_focus = _STORED_POINT.get(orientation, _STORED_POINT[1])(*focus)
-        deadline.check("resizing")
-        resized = _resize(decoded.image, stored_size, spec, stored_focus)
-        if orientation in _UPRIGHT:
-            resized = resized.transpose(_UPRIGHT[orientation])
-        owned = resized is not decoded.image or not shared
-        converted = _to_srgb(resized, decoded.profile, owned)
-        deadline.check("encoding")
-        return made(_encode(converted, fmt, spec))
+        peak = _afford(image, source, structure, fmt, (out_w, out_h), animated, len(data), limits, deadline)
+        with reservations.hold(peak, limits):
+            if animated:
+                return made(_animation(image, (out_w, out_h), fmt, spec, limits.max_source_pixels, focus, deadline))
+            return made(_still(image, data, spec, fmt, orientation, (out_w, out_h), focus, deadline))
     except (EdgeError, MemoryError):
         raise
     except Image.DecompressionBombError as exc:
         raise SourceTooLarge(str(exc)) from None
     except Exception as exc:  # a malformed source must be a 4xx, never the handler's 503: the log line names it
         raise Undecodable(f"source could not be decoded: {type(exc).__name__}: {exc}") from None
+
+
+def _still(
+    image: Image.Image,
+    data: bytes,
+    spec: Spec,
+    fmt: str,
+    orientation: int,
+    out: tuple[int, int],
+    focus: tuple[float, float],
+    deadline: Deadline,
+) -> bytes:
+    """Decode (or take the kept decode), resize as stored, turn upright, convert to sRGB and encode one image."""
+    key = (hashlib.sha256(data).digest(), image.size, image.mode)  # SHA-256: 2.5x BLAKE2b's speed (SHA-NI)
+    decoded = decode_cache.get(key)
+    shared = decoded is not None
+    if decoded is None:
+        deadline.check("decoding")
+        decoded = _decode(image)
+        shared = decode_cache.put(key, decoded)
+    # Resize as stored, then turn upright: the transpose moves the output's pixels, not the source's.
+    stored_size = (out[1], out[0]) if orientation in _SWAPPING_ORIENTATIONS else out
+    stored_focus = _STORED_POINT.get(orientation, _STORED_POINT[1])(*focus)
+    deadline.check("resizing")
+    resized = _resize(decoded.image, stored_size, spec, stored_focus)
+    if orientation in _UPRIGHT:
+        resized = resized.transpose(_UPRIGHT[orientation])
+    owned = resized is not decoded.image or not shared
+    converted = _to_srgb(resized, decoded.profile, owned)
+    deadline.check("encoding")
+    return _encode(converted, fmt, spec)
 
 
 def _afford(
@@ -357,10 +372,10 @@ def _afford(
     size: int,
     limits: Limits,
     deadline: Deadline,
-) -> None:
+) -> int:
     """Refuse a render whose estimated time or peak memory cannot fit (413), or that cannot finish before the
     deadline (503), before any pixel is decoded. ``image`` is opened at its decode size; ``source`` is the file's
-    (format, mode, pixels of one frame as stored)."""
+    (format, mode, pixels of one frame as stored). Returns the estimated peak memory."""
     source_format, mode, stored_pixels = source
     frames = max(structure.frames, getattr(image, "n_frames", 1) if source_format == "AVIF" else 1) if animated else 1
     decoded, output = image.width * image.height, out[0] * out[1]
@@ -390,6 +405,7 @@ def _afford(
             f"rendering would take about {seconds:.0f} s, over the {MAX_RENDER_SECONDS:.0f} s one render may take"
         )
     deadline.check("rendering", seconds)
+    return peak
 
 
 def _shrink_on_load(image: Image.Image, out: tuple[int, int], upright: tuple[int, int]) -> Image.Image:

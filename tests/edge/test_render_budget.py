@@ -103,3 +103,20 @@ def test_kept_decodes_give_way_to_a_render_that_needs_the_room():
     tight = Limits(memory_mb=(peak + memory.RUNTIME_BASELINE_BYTES + held // 2) // MIB + 1)  # room for this only
     render(data, Spec(2000, format="webp"), tight)
     assert pipeline.decode_cache.misses == misses + 1  # emptied first, then decoded again
+
+
+def test_a_render_waits_its_turn_when_it_does_not_fit_beside_the_renders_under_way(capsys):
+    """Two renders in one process (the local edge): the second starts only if both estimates fit together,
+    otherwise it is a 503 Busy with Retry-After and nothing written; alone, it renders."""
+    from imagevariants.edge import memory
+
+    document = Document.build({"md": [Spec(1600, format="webp")]}, limits=Limits(memory_mb=512))
+    store = MemoryStore({"images/a.jpg": images.jpeg(1600, 1200)})
+    key = "/" + document.outputs("md")[0].key("images/a.jpg", document.prefix)
+    under_way = memory.available_bytes(document.limits) - 10 * MIB  # another render holds nearly everything
+    with memory.reservations.hold(under_way, document.limits):
+        busy = handle(miss(key), store, document)
+    assert busy["status"] == "503" and store.written == {}
+    assert [h["value"] for h in busy["headers"]["retry-after"]] == ["5"]
+    assert memory.reservations.held == 0
+    assert handle(miss(key), store, document)["status"] == "200"
