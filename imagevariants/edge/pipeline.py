@@ -131,8 +131,16 @@ def _open(data: bytes, limits: Limits) -> tuple[Image.Image, Structure]:
     return image, structure
 
 
-def _orientation(image: Image.Image) -> int:
+def _orientation(image: Image.Image, structure: Structure) -> int:
+    """The EXIF orientation, read from the header: a PNG's eXIf chunk comes from the walk of its bytes, since
+    Pillow decodes the whole image to find one that follows the image data (before any estimate of its cost)."""
     try:
+        if image.format == "PNG" and "exif" not in image.info:
+            if not structure.png_exif:
+                return 1
+            exif = Image.Exif()
+            exif.load(b"Exif\x00\x00" + structure.png_exif.removeprefix(b"Exif\x00\x00"))
+            return int(exif.get(0x0112, 1))
         return int(image.getexif().get(0x0112, 1))
     except Exception:  # a broken EXIF block must not lose the image
         return 1
@@ -147,9 +155,9 @@ def _kept_format(image: Image.Image) -> str:
 
 def probe(data: bytes, limits: Limits) -> Probe:
     """Read a source's oriented size and format without decoding its pixels; raise what the edge would refuse."""
-    image, _ = _open(data, limits)
+    image, structure = _open(data, limits)
     width, height = image.size
-    if _orientation(image) in _SWAPPING_ORIENTATIONS:
+    if _orientation(image, structure) in _SWAPPING_ORIENTATIONS:
         width, height = height, width
     return Probe(width, height, _kept_format(image))
 
@@ -305,7 +313,7 @@ def render(
     """
     image, structure = _open(data, limits)
     fmt = spec.format or _kept_format(image)
-    orientation = _orientation(image)
+    orientation = _orientation(image, structure)
     src_w, src_h = image.size
     if orientation in _SWAPPING_ORIENTATIONS:
         src_w, src_h = src_h, src_w

@@ -64,10 +64,12 @@ def _refuse(what: str, limit: int, name: str) -> SourceTooLarge:
 
 @dataclass(frozen=True)
 class Structure:
-    """What the walk of a source's bytes counted, for the render's cost: frames (or pages) and JPEG scans."""
+    """What the walk of a source's bytes found: frames (or pages) and JPEG scans, for the render's cost, and a
+    PNG's eXIf chunk (Pillow decodes a whole PNG to look for one that follows the image data)."""
 
     frames: int = 1
     scans: int = 1
+    png_exif: bytes = b""
 
 
 _TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
@@ -84,7 +86,7 @@ def screen_bytes(data: bytes, limits: Limits) -> Structure:
         if data[:2] == b"\xff\xd8":
             return Structure(scans=_jpeg(data, limits))
         if data[:8] == b"\x89PNG\r\n\x1a\n":
-            return Structure(frames=_png(data, limits))
+            return _png(data, limits)
         if data[:4] == b"GIF8":
             return Structure(frames=_gif(data, limits))
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -135,9 +137,10 @@ def _jpeg(data: bytes, limits: Limits) -> int:
             pos += int.from_bytes(data[pos : pos + 2], "big")
 
 
-def _png(data: bytes, limits: Limits) -> int:
-    """Count chunks, and the frames an APNG declares (acTL) and lists (fcTL)."""
+def _png(data: bytes, limits: Limits) -> Structure:
+    """Count chunks, and the frames an APNG declares (acTL) and lists (fcTL); keep the eXIf chunk's data."""
     chunks = frames = 0
+    exif = b""
     pos, end = 8, len(data)
     while pos + 8 <= end:
         length = int.from_bytes(data[pos : pos + 4], "big")
@@ -147,6 +150,8 @@ def _png(data: bytes, limits: Limits) -> int:
             raise _refuse("PNG chunks", MAX_PNG_CHUNKS, "MAX_PNG_CHUNKS")
         if kind == b"fcTL":
             frames += 1
+        elif kind == b"eXIf" and not exif:
+            exif = data[pos + 8 : pos + 8 + length]
         if (kind == b"acTL" and int.from_bytes(data[pos + 8 : pos + 12], "big") > limits.max_frames) or (
             frames > limits.max_frames
         ):
@@ -154,7 +159,7 @@ def _png(data: bytes, limits: Limits) -> int:
         if kind == b"IEND":
             break
         pos += 12 + length
-    return max(frames, 1)
+    return Structure(frames=max(frames, 1), png_exif=exif)
 
 
 def _gif(data: bytes, limits: Limits) -> int:

@@ -16,6 +16,7 @@ from imagevariants.edge import memory, pipeline
 from imagevariants.edge.errors import SourceTooLarge
 from imagevariants.edge.limits import Limits
 from imagevariants.edge.presets import Spec
+from imagevariants.edge.screen import screen_bytes
 from tests.edge import images
 from tests.edge.images import encode
 
@@ -88,7 +89,7 @@ def estimate(data: bytes, spec: Spec) -> int:
         source_bytes=len(data),
         multiscan=bool(image.info.get("progressive")),
         icc_profile=bool(image.info.get("icc_profile")),
-        transposed=pipeline._orientation(image) in pipeline._UPRIGHT,
+        transposed=pipeline._orientation(image, screen_bytes(data, Limits())) in pipeline._UPRIGHT,
     )
 
 

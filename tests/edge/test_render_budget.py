@@ -120,3 +120,36 @@ def test_a_render_waits_its_turn_when_it_does_not_fit_beside_the_renders_under_w
     assert [h["value"] for h in busy["headers"]["retry-after"]] == ["5"]
     assert memory.reservations.held == 0
     assert handle(miss(key), store, document)["status"] == "200"
+
+
+def _png_with_late_exif(orientation: int) -> bytes:
+    """A 60x40 PNG whose eXIf chunk (orientation) follows the image data, as some tools write it."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    payload = exif.tobytes()
+    data = images.encode(Image.new("RGB", (60, 40), "red"), "PNG")
+    chunk = struct.pack(">I", len(payload)) + b"eXIf" + payload + struct.pack(">I", zlib.crc32(b"eXIf" + payload))
+    end = data.rindex(b"IEND") - 4
+    return data[:end] + chunk + data[end:]
+
+
+def test_a_png_s_orientation_is_read_without_decoding_it(monkeypatch):
+    """Pillow decodes a whole PNG to find an eXIf chunk after its data; the walk of its bytes finds it instead, so
+    nothing is decoded before the estimate (nor at all by probe), and the orientation is still applied."""
+    from PIL import PngImagePlugin
+
+    from imagevariants.edge.pipeline import probe
+
+    data = _png_with_late_exif(6)
+    loads = []
+    original = PngImagePlugin.PngImageFile.load
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", lambda self: loads.append(1) or original(self))
+    assert (probe(data, LIMITS).width, probe(data, LIMITS).height) == (40, 60)  # turned upright
+    assert loads == []
+    made = render(data, Spec(20, format="png"), LIMITS)
+    assert (made.width, made.height) == (20, 30) and images.decode(made.data).size == (20, 30)
