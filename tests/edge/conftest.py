@@ -64,6 +64,19 @@ def document() -> Document:
 
 
 @pytest.fixture
+def baked(document, tmp_path, monkeypatch):
+    """The document as deploy_edge bakes it next to the handler."""
+    from imagevariants.edge import handler
+
+    path = tmp_path / "presets.json"
+    path.write_text(document.to_json())
+    monkeypatch.setattr(handler, "DOCUMENT_PATH", path)
+    handler.baked_document.cache_clear()
+    yield document
+    handler.baked_document.cache_clear()
+
+
+@pytest.fixture
 def store() -> MemoryStore:
     return MemoryStore({"images/my photo-2024.jpg": images.jpeg(800, 600), "images/test.png": images.png(640, 480)})
 

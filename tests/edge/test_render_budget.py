@@ -124,18 +124,15 @@ def test_a_render_waits_its_turn_when_it_does_not_fit_beside_the_renders_under_w
 
 def _png_with_late_exif(orientation: int) -> bytes:
     """A 60x40 PNG whose eXIf chunk (orientation) follows the image data, as some tools write it."""
-    import struct
-    import zlib
-
     from PIL import Image
+
+    from tests.edge.hostile import png_chunk
 
     exif = Image.Exif()
     exif[0x0112] = orientation
-    payload = exif.tobytes()
     data = images.encode(Image.new("RGB", (60, 40), "red"), "PNG")
-    chunk = struct.pack(">I", len(payload)) + b"eXIf" + payload + struct.pack(">I", zlib.crc32(b"eXIf" + payload))
     end = data.rindex(b"IEND") - 4
-    return data[:end] + chunk + data[end:]
+    return data[:end] + png_chunk(b"eXIf", exif.tobytes()) + data[end:]
 
 
 def test_a_png_s_orientation_is_read_without_decoding_it(monkeypatch):

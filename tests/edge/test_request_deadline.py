@@ -99,16 +99,6 @@ def stalled_s3(monkeypatch) -> Iterator[list[socket.socket]]:
     store_module.s3_client.cache_clear()
 
 
-@pytest.fixture
-def baked(document, tmp_path, monkeypatch):
-    path = tmp_path / "presets.json"
-    path.write_text(document.to_json())
-    monkeypatch.setattr(handler_module, "DOCUMENT_PATH", path)
-    handler_module.baked_document.cache_clear()
-    yield document
-    handler_module.baked_document.cache_clear()
-
-
 def test_a_stalled_s3_is_answered_before_the_invocation_ends(baked, stalled_s3, capsys):
     """S3 accepts the connection and never answers: a 503 with Retry-After, uncached, logged, within the context's
     remaining time (today: 40 s of retries, then a 503 with no log line until then)."""

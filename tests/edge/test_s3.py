@@ -20,17 +20,6 @@ SOURCE = "images/my photo-2024.jpg"
 
 
 @pytest.fixture
-def baked(document, tmp_path, monkeypatch):
-    """The document as deploy_edge bakes it next to the handler."""
-    path = tmp_path / "presets.json"
-    path.write_text(document.to_json())
-    monkeypatch.setattr(handler_module, "DOCUMENT_PATH", path)
-    handler_module.baked_document.cache_clear()
-    yield document
-    handler_module.baked_document.cache_clear()
-
-
-@pytest.fixture
 def bucket(s3_env):
     s3 = boto3.client("s3", region_name="eu-west-1")
     s3.create_bucket(Bucket="awsexamplebucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
