@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import IO, Any
 
+from botocore.exceptions import ClientError
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files.storage import Storage
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -33,7 +34,7 @@ from PIL import Image
 
 from . import conf
 from .edge.errors import BadKey, Busy
-from .edge.handler import error_response, handle
+from .edge.handler import RETRY_AFTER, error_response, handle
 from .edge.keys import check_key, parse_key, parse_seed_alias, url_path
 from .edge.lambda_rules import violations
 from .edge.limits import Deadline
@@ -158,7 +159,14 @@ def _nosniff(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = view(request, *args, **kwargs)
+        try:
+            response = view(request, *args, **kwargs)
+        except LambdaRuleViolation:
+            raise  # a bug of the handler's: let it show as one
+        except Exception:  # the storage failing (an S3 outage): a short uncached 503, never the site's 500 page
+            logger.exception("The local edge could not answer %s", request.path)
+            response = _text(503, "Service Unavailable", "no-store")
+            response.headers["Retry-After"] = str(RETRY_AFTER)
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
@@ -192,6 +200,10 @@ def _stored(storage: Storage, key: str, spec: Spec, document: Document) -> HttpR
         file = storage.open(key, "rb")
     except (OSError, SuspiciousFileOperation, ValueError):  # a folder, a name the storage refuses
         return _not_found(document)
+    except ClientError as exc:
+        if _status(exc) == 403:  # S3 without s3:ListBucket answers a missing key's HEAD with 403
+            return None
+        raise
     fmt = image_format(file)
     if fmt is None or (spec.format is not None and fmt != spec.format):
         file.close()
@@ -200,6 +212,10 @@ def _stored(storage: Storage, key: str, spec: Spec, document: Document) -> HttpR
     served = FileResponse(file, content_type=CONTENT_TYPES[fmt])
     served.headers["Cache-Control"] = document.cache_control["variant"]
     return served
+
+
+def _status(exc: ClientError) -> int | None:
+    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
 
 
 def _from_edge(response: dict[str, Any]) -> HttpResponse:
@@ -213,6 +229,9 @@ def _lead(storage: Storage, key: str, host: str, document: Document) -> dict[str
             return None
     except (OSError, SuspiciousFileOperation, ValueError):
         pass
+    except ClientError as exc:
+        if _status(exc) != 403:
+            raise
     if not _renders.acquire(blocking=False):
         return _busy()
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
@@ -20,8 +22,12 @@ class StorageStore:
         try:
             with self.storage.open(key, "rb") as file:
                 data = file.read(max_bytes + 1)
-        except (FileNotFoundError, IsADirectoryError, SuspiciousFileOperation):
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, SuspiciousFileOperation):
             raise SourceMissing(f"no source at {key!r}") from None
+        except OSError as exc:
+            if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP):  # names no file can have
+                raise SourceMissing(f"no source at {key!r}") from None
+            raise
         if len(data) > max_bytes:
             raise SourceTooLarge(f"source is over the limit of {max_bytes} bytes")
         return data

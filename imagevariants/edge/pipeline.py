@@ -32,7 +32,7 @@ from .cost import MAX_RENDER_SECONDS, Work, estimate_seconds
 from .errors import EdgeError, SourceTooLarge, Undecodable
 from .limits import Deadline, Limits
 from .memory import MIB, available_bytes, estimate_peak_bytes, fits, reservations
-from .screen import Structure, screen_bytes, screen_image
+from .screen import Structure, exif_tags, screen_bytes, screen_image
 
 if TYPE_CHECKING:
     from .presets import Spec
@@ -136,12 +136,17 @@ def _orientation(image: Image.Image, structure: Structure) -> int:
     Pillow decodes the whole image to find one that follows the image data (before any estimate of its cost)."""
     try:
         if image.format == "PNG" and "exif" not in image.info:
-            if not structure.png_exif:
+            raw = image.info.get("Raw profile type exif")  # ImageMagick's: hex in a text chunk
+            block = structure.png_exif or (bytes.fromhex("".join(raw.split("\n")[3:])) if raw else b"")
+            if not block:
                 return 1
+            exif_tags(block)
             exif = Image.Exif()
-            exif.load(b"Exif\x00\x00" + structure.png_exif.removeprefix(b"Exif\x00\x00"))
+            exif.load(b"Exif\x00\x00" + block.removeprefix(b"Exif\x00\x00"))
             return int(exif.get(0x0112, 1))
         return int(image.getexif().get(0x0112, 1))
+    except EdgeError:
+        raise
     except Exception:  # a broken EXIF block must not lose the image
         return 1
 
@@ -387,6 +392,8 @@ def _afford(
     source_format, mode, stored_pixels = source
     frames = max(structure.frames, getattr(image, "n_frames", 1) if source_format == "AVIF" else 1) if animated else 1
     decoded, output = image.width * image.height, out[0] * out[1]
+    if animated:  # every frame is decoded whole: a TIFF's pages may be larger than its first
+        decoded = max(decoded, structure.largest_frame)
     speed = max(8, avif_speed(out[0], out[1] * frames)) if animated else avif_speed(*out)
     work = Work(source_format, stored_pixels, decoded, output, fmt, frames, structure.scans, speed)
     peak = estimate_peak_bytes(

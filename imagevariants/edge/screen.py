@@ -39,6 +39,11 @@ MAX_TIFF_ENTRIES = 32_768
 #: (6-10 us a strip: 0.4-0.65 s at the limit). libtiff writes 8 KB strips (5,000 in 40 MB). Strips of compressed
 #: pages are read by libtiff itself, 0.4 us each, and not counted.
 MAX_TIFF_STRIPS = 65_536
+#: Values of one numeric TIFF or EXIF tag, and of all of them together: Pillow turns each value into a Python
+#: object (a rational into a Fraction) whenever it reads the tags, even to find the orientation; one RATIONAL tag
+#: of 5 million values (40 MB) took 16 s and 1.7 GB. Real tags hold a few values (a transfer function 768).
+MAX_TAG_VALUES = 65_536
+MAX_TAG_VALUES_TOTAL = 262_144
 #: Pixels of an RLE-compressed BMP: Pillow decodes RLE in Python, up to 0.2 us a pixel (0.65-1 s at the limit).
 #: 2560x1600 fits; RLE BMPs are small legacy images.
 MAX_BMP_RLE_PIXELS = 4_194_304
@@ -56,6 +61,11 @@ _JPEG_STANDALONE = frozenset((0x01, 0xD8))  # TEM and SOI carry no length
 _WEBP_OTHER_CHUNKS = 1024  # chunks besides frames a WebP walk reads (real files have VP8X, ICCP, ANIM, EXIF, XMP)
 _GIF_INTRODUCERS = re.compile(rb"[\x21\x2c\x3b]")  # extension, image descriptor, trailer
 _TIFF_TYPE_SIZES = {3: 2, 4: 4, 8: 2, 9: 4, 13: 4, 16: 8, 17: 8, 18: 8}  # the integer types, by size
+#: The numeric TIFF/EXIF types (integers, rationals, floats, offsets): Pillow makes a Python object of each value.
+_NUMERIC_TYPES = frozenset((3, 4, 5, 8, 9, 10, 11, 12, 13, 16, 17, 18))
+#: Strip and tile offsets and byte counts (bounded by MAX_TIFF_STRIPS) and a palette's colour map (3 x 65,536 at
+#: most): the only numeric tags that may hold more than MAX_TAG_VALUES values.
+_LONG_TAGS = {273: MAX_TIFF_STRIPS, 279: MAX_TIFF_STRIPS, 324: MAX_TIFF_STRIPS, 325: MAX_TIFF_STRIPS, 320: 3 << 16}
 
 
 def _refuse(what: str, limit: int, name: str) -> SourceTooLarge:
@@ -70,6 +80,7 @@ class Structure:
     frames: int = 1
     scans: int = 1
     png_exif: bytes = b""
+    largest_frame: int = 0  # pixels of the largest page of a TIFF (0: as the header says)
 
 
 _TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
@@ -92,7 +103,7 @@ def screen_bytes(data: bytes, limits: Limits) -> Structure:
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
             return Structure(frames=_webp(data, limits))
         if data[:4] in _TIFF_MAGIC:
-            return Structure(frames=_tiff(data, limits))
+            return _tiff(data, limits)
     except (IndexError, ValueError, OverflowError):
         pass
     return Structure()
@@ -103,6 +114,9 @@ def screen_image(image: Image.Image, size: int, limits: Limits) -> None:
     AVIF), an RLE BMP's data against its pixels, and the embedded ICC profile; raise SourceTooLarge past a limit."""
     if image.format in ("WEBP", "AVIF") and getattr(image, "n_frames", 1) > limits.max_frames:
         raise _refuse("frames", limits.max_frames, "max_frames")
+    exif = image.info.get("exif")
+    if isinstance(exif, bytes) and exif:  # AVIF's Exif item (the other formats' were walked before opening)
+        exif_tags(exif)
     try:
         if image.format == "BMP":
             _bmp(image, size)
@@ -132,6 +146,8 @@ def _jpeg(data: bytes, limits: Limits) -> int:
             scans += 1
             if scans > limits.max_jpeg_scans:
                 raise _refuse("JPEG scans", limits.max_jpeg_scans, "max_jpeg_scans")
+        elif marker == 0xE1 and data[found.end() + 2 : found.end() + 8] == b"Exif\x00\x00":
+            exif_tags(data[found.end() + 2 : found.end() + int.from_bytes(data[found.end() : found.end() + 2], "big")])
         pos = found.end()
         if marker not in _JPEG_STANDALONE:
             pos += int.from_bytes(data[pos : pos + 2], "big")
@@ -152,6 +168,7 @@ def _png(data: bytes, limits: Limits) -> Structure:
             frames += 1
         elif kind == b"eXIf" and not exif:
             exif = data[pos + 8 : pos + 8 + length]
+            exif_tags(exif)
         if (kind == b"acTL" and int.from_bytes(data[pos + 8 : pos + 12], "big") > limits.max_frames) or (
             frames > limits.max_frames
         ):
@@ -213,13 +230,15 @@ def _webp(data: bytes, limits: Limits) -> int:
     frames = others = 0
     pos, end = 12, min(len(data), 8 + int.from_bytes(data[4:8], "little"))
     while pos + 8 <= end and others <= _WEBP_OTHER_CHUNKS:
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
         if data[pos : pos + 4] == b"ANMF":
             frames += 1
             if frames > limits.max_frames:
                 raise _refuse("frames", limits.max_frames, "max_frames")
         else:
             others += 1
-        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+            if data[pos : pos + 4] == b"EXIF":
+                exif_tags(data[pos + 8 : pos + 8 + size])
         pos += 8 + size + (size & 1)
     return max(frames, 1)
 
@@ -231,7 +250,7 @@ class _Tiff:
         self.data = data
         self.order: Literal["little", "big"] = "little" if data[:2] == b"II" else "big"
         self.big = self.int(2, 2) == 43
-        self.entries = 0
+        self.entries = self.values = 0
 
     def int(self, pos: int, size: int) -> int:
         return int.from_bytes(self.data[pos : pos + size], self.order)
@@ -250,18 +269,55 @@ class _Tiff:
         pos = offset + (8 if self.big else 2)
         for _ in range(count):
             tag, kind, values = self.int(pos, 2), self.int(pos + 2, 2), self.int(pos + 4, width)
+            if kind in _NUMERIC_TYPES:
+                self._count(tag, values)
             size = _TIFF_TYPE_SIZES.get(kind, 1)
             inline = values == 1 and size in (2, 4, 8) and size <= width
             tags.setdefault(tag, (values, self.int(pos + 4 + width, size if inline else width)))
             pos += 4 + 2 * width
         return tags, self.int(pos, width)
 
+    def _count(self, tag: int, values: int) -> None:
+        if values > _LONG_TAGS.get(tag, MAX_TAG_VALUES):
+            raise SourceTooLarge(f"source has a TIFF or EXIF tag ({tag}) of {values} values, over the limit")
+        if tag not in _LONG_TAGS:
+            self.values += values
+            if self.values > MAX_TAG_VALUES_TOTAL:
+                raise _refuse("TIFF or EXIF tag values", MAX_TAG_VALUES_TOTAL, "MAX_TAG_VALUES_TOTAL")
 
-def _tiff(data: bytes, limits: Limits) -> int:
+    def sub_ifds(self, tags: dict[int, tuple[int, int]], seen: set[int]) -> None:
+        """Walk the Exif and GPS directories of ``tags`` (and the Exif one's Interop), as Pillow reads them."""
+        for tag in (34665, 34853):
+            sub = tags.get(tag, (0, 0))[1]
+            if 0 < sub < len(self.data) and sub not in seen:
+                seen.add(sub)
+                found, _ = self.ifd(sub)
+                interop = found.get(40965, (0, 0))[1] if tag == 34665 else 0
+                if 0 < interop < len(self.data) and interop not in seen:
+                    seen.add(interop)
+                    self.ifd(interop)
+
+
+def exif_tags(exif: bytes) -> None:
+    """Walk an EXIF block (a TIFF structure, after an optional ``Exif\\0\\0``): its first directory and the ones
+    Pillow reads from it, against the entry and value limits. Raises SourceTooLarge; a malformed block ends the
+    walk quietly (Pillow then ignores it)."""
+    try:
+        tiff = _Tiff(exif.removeprefix(b"Exif\x00\x00"))
+        first = tiff.first()
+        if 0 < first < len(tiff.data):
+            tags, _ = tiff.ifd(first)
+            tiff.sub_ifds(tags, {first})
+    except (IndexError, ValueError, OverflowError):
+        pass
+
+
+def _tiff(data: bytes, limits: Limits) -> Structure:
     """Walk the IFD chain: pages, directory entries and strips (or tiles), each page's against its size."""
     tiff = _Tiff(data)
     offset, seen, pages, strips = tiff.first(), set(), 0, 0
     first: dict[int, tuple[int, int]] = {}
+    largest = 0
     while offset and offset not in seen and offset < len(data):
         seen.add(offset)
         pages += 1
@@ -270,6 +326,7 @@ def _tiff(data: bytes, limits: Limits) -> int:
         tags, offset = tiff.ifd(offset)
         if pages == 1:
             first = tags
+        largest = max(largest, tags.get(256, (0, 0))[1] * tags.get(257, (0, 0))[1])
         if tags.get(259, (1, 1))[1] != 1:
             continue  # compressed: libtiff reads the strips the page's size needs, in C (0.4 us each)
         count = tags.get(273, tags.get(324, (0, 0)))[0]  # strips if both are given, as Pillow reads them
@@ -279,17 +336,8 @@ def _tiff(data: bytes, limits: Limits) -> int:
         needed = _tiff_strips_needed(tags)
         if needed is not None and count > needed:
             raise SourceTooLarge(f"source lists {count} TIFF strips (or tiles) for a page whose size needs {needed}")
-    # Pillow reads the first page's Exif and GPS directories (and the Exif one's Interop) when it loads it.
-    for tag in (34665, 34853):
-        sub = first.get(tag, (0, 0))[1]
-        if 0 < sub < len(data) and sub not in seen:
-            seen.add(sub)
-            tags, _ = tiff.ifd(sub)
-            interop = tags.get(40965, (0, 0))[1] if tag == 34665 else 0
-            if 0 < interop < len(data) and interop not in seen:
-                seen.add(interop)
-                tiff.ifd(interop)
-    return max(pages, 1)
+    tiff.sub_ifds(first, seen)  # Pillow reads the first page's Exif and GPS directories when it loads it
+    return Structure(frames=max(pages, 1), largest_frame=largest)
 
 
 def _tiff_strips_needed(tags: dict[int, tuple[int, int]]) -> int | None:

@@ -383,3 +383,40 @@ def icc_large_lut(grid: int) -> bytes:
 def jpeg_with_icc(profile: bytes, width: int = 64, height: int = 64) -> bytes:
     """A JPEG with ``profile`` embedded (over as many APP2 segments as it needs)."""
     return encode(Image.new("RGB", (width, height), (200, 120, 40)), "JPEG", icc_profile=profile)
+
+
+def exif_rationals(count: int, tag: int = 0x0112) -> bytes:
+    """An EXIF block whose one tag (the orientation, by default) is RATIONAL with ``count`` values: 8 bytes each,
+    and a Python object each once Pillow reads the tags."""
+    ifd = struct.pack("<H", 1) + struct.pack("<HHLL", tag, 5, count, 26) + struct.pack("<L", 0)
+    values = struct.pack(f"<{2 * count}L", *(v for i in range(count) for v in (i * 7 + 3, i * 3 + 2)))
+    return b"Exif\x00\x00II*\x00" + struct.pack("<L", 8) + ifd + values
+
+
+def png_with_exif(exif: bytes) -> bytes:
+    """A 16x16 PNG with ``exif`` in an eXIf chunk before its image data."""
+    data = encode(Image.new("RGB", (16, 16), "red"), "PNG")
+    return data[:33] + png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")) + data[33:]
+
+
+def jpeg_with_exif(exif: bytes) -> bytes:
+    return encode(Image.new("RGB", (16, 16), "red"), "JPEG", exif=exif)
+
+
+def webp_with_exif(exif: bytes) -> bytes:
+    return encode(Image.new("RGB", (16, 16), "red"), "WEBP", exif=exif)
+
+
+def tiff_rational_tag(count: int) -> bytes:
+    """A 2x2 grey TIFF whose XResolution (which Pillow reads while opening) holds ``count`` rationals."""
+    values = struct.pack(f"<{2 * count}L", *(v for i in range(count) for v in (i + 72, 1)))
+    return tiff([[*_grey_page(2, 2, 8), (282, 5, count, values)]], bytes(4))
+
+
+def tiff_small_page_then(width: int, height: int) -> bytes:
+    """A multi-page TIFF whose first page is 1x1 and whose second is ``width`` x ``height`` (deflated): small,
+    and as costly as its largest page."""
+    out = io.BytesIO()
+    pages = [Image.new("RGB", (1, 1)), Image.new("RGB", (width, height), (10, 20, 30))]
+    pages[0].save(out, "TIFF", save_all=True, append_images=pages[1:], compression="tiff_adobe_deflate")
+    return out.getvalue()

@@ -219,3 +219,44 @@ def test_the_walk_counts_frames_and_scans_for_the_cost_estimate():
     assert screen.screen_bytes(hostile.tiff_pages(3), LIMITS).frames == 3
     assert screen.screen_bytes(hostile.repeated_scans_jpeg(12), LIMITS) == screen.Structure(scans=12)
     assert screen.screen_bytes(b"BM" + bytes(60), LIMITS) == screen.Structure()
+
+
+EXIF_BOMB = hostile.exif_rationals(screen.MAX_TAG_VALUES + 1)  # 512 KB: one tag of 65,537 rationals
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        hostile.png_with_exif(EXIF_BOMB),
+        hostile.webp_with_exif(EXIF_BOMB),
+        hostile.png_with_exif(hostile.exif_rationals(screen.MAX_TAG_VALUES_TOTAL + 1, tag=0x0111)),  # strip offsets
+        hostile.tiff_rational_tag(screen.MAX_TAG_VALUES + 1),
+    ],
+    ids=["png-exif", "webp-exif", "png-exif-strip-offsets", "tiff-tag"],
+)
+def test_a_tag_of_too_many_values_is_refused_before_anything_reads_it(data, monkeypatch):
+    """Pillow turns every value of a tag into a Python object whenever it reads the tags (to find the
+    orientation, or a TIFF's resolution while opening it): 5 million rationals took 16 s and 1.7 GB."""
+    read = []
+    monkeypatch.setattr(Image.Exif, "load", lambda *args: read.append(args))
+    with pytest.raises(SourceTooLarge, match="tag"):
+        probe(data, LIMITS)
+    with pytest.raises(SourceTooLarge, match="tag"):
+        render(data, Spec(8), LIMITS)
+    assert read == []
+
+
+def test_tags_within_the_limits_are_read_as_before():
+    """A JPEG segment holds at most 8,000 rationals: such a tag passes, and the orientation is still read."""
+    assert probe(hostile.jpeg_with_exif(hostile.exif_rationals(8000, tag=0x011A)), LIMITS).width == 16
+    assert probe(hostile.png_with_exif(hostile.exif_rationals(screen.MAX_TAG_VALUES)), LIMITS).width == 16
+
+
+def test_the_largest_page_of_a_tiff_is_what_an_animation_costs():
+    """Page one is 1x1, page two 3000x3000: made into a GIF, every page is decoded whole, so the estimate takes
+    the largest (at 160 MB that does not fit), not the first (which would)."""
+    data = hostile.tiff_small_page_then(3000, 3000)
+    assert screen.screen_bytes(data, LIMITS).largest_frame == 9_000_000
+    with pytest.raises(SourceTooLarge, match="would need about"):
+        render(data, Spec(3000, format="gif"), Limits(memory_mb=160))
+    assert render(data, Spec(100), Limits(memory_mb=160)).width == 1  # a still variant decodes page one only
