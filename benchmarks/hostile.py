@@ -179,7 +179,7 @@ def _render(data: bytes, spec: Spec) -> tuple[float, object]:
 
 def _unscreened(data: bytes, spec: Spec, out: multiprocessing.Queue) -> None:
     pipeline.screen_bytes = lambda data, limits: Structure()  # the pipeline as it was
-    pipeline.screen_image = lambda image, size, limits: None
+    pipeline.screen_image = lambda image, data, limits: None
     seconds, result = _render(data, spec)
     out.put((seconds, type(result).__name__))
 
@@ -232,7 +232,7 @@ def run_case(case: Case, cap: float) -> list[str]:
 def _screened(data: bytes, image: Image.Image) -> None:
     try:
         screen_bytes(data, LIMITS)
-        screen_image(image, len(data), LIMITS)
+        screen_image(image, data, LIMITS)
     except SourceTooLarge:
         pass
 

@@ -127,7 +127,7 @@ def _open(data: bytes, limits: Limits) -> tuple[Image.Image, Structure]:
         raise Undecodable(f"not a decodable image: {type(exc).__name__}: {exc}") from None
     if image.width * image.height > max_pixels:
         raise SourceTooLarge(f"source is {image.width}x{image.height} pixels, over the limit of {max_pixels}")
-    screen_image(image, len(data), limits)  # the codec's frame count, RLE data, the ICC profile
+    screen_image(image, data, limits)  # the codec's frame count, RLE data, the ICC profile
     return image, structure
 
 

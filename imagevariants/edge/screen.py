@@ -18,6 +18,7 @@ from typing import Literal
 
 from PIL import Image
 
+from .avif import check_frame_sizes
 from .errors import SourceTooLarge
 from .limits import Limits
 
@@ -109,17 +110,22 @@ def screen_bytes(data: bytes, limits: Limits) -> Structure:
     return Structure()
 
 
-def screen_image(image: Image.Image, size: int, limits: Limits) -> None:
-    """Check what only the opened (not loaded) image of ``size`` bytes tells: the codec's own frame count (WebP,
-    AVIF), an RLE BMP's data against its pixels, and the embedded ICC profile; raise SourceTooLarge past a limit."""
+def screen_image(image: Image.Image, data: bytes, limits: Limits) -> None:
+    """Check what only the opened (not loaded) ``image`` of ``data`` tells: the codec's own frame count (WebP,
+    AVIF), an AVIF's true AV1 frame sizes against the size it declares, an RLE BMP's data against its pixels, and
+    the embedded ICC profile; raise SourceTooLarge past a limit."""
     if image.format in ("WEBP", "AVIF") and getattr(image, "n_frames", 1) > limits.max_frames:
         raise _refuse("frames", limits.max_frames, "max_frames")
+    if image.format == "AVIF":  # libavif decodes the AV1 frame whatever size the container declares
+        refusal = check_frame_sizes(data, image.size, limits.max_source_pixels)
+        if refusal:
+            raise SourceTooLarge(f"source refused: {refusal}")
     exif = image.info.get("exif")
     if isinstance(exif, bytes) and exif:  # AVIF's Exif item (the other formats' were walked before opening)
         exif_tags(exif)
     try:
         if image.format == "BMP":
-            _bmp(image, size)
+            _bmp(image, len(data))
         profile = image.info.get("icc_profile")
         if isinstance(profile, bytes) and profile:
             _icc(profile)

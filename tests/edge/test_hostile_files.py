@@ -182,7 +182,7 @@ def test_a_file_cut_short_is_left_to_the_decoder(data):
     image = Image.open(io.BytesIO(data))
     for end in range(len(data)):
         screen.screen_bytes(data[:end], LIMITS)  # no walk error escapes: the decoder says what is wrong
-        screen.screen_image(image, end, LIMITS)
+        screen.screen_image(image, data[:end], LIMITS)
 
 
 def test_a_profile_cut_short_is_left_to_littlecms():
@@ -190,7 +190,7 @@ def test_a_profile_cut_short_is_left_to_littlecms():
     image = Image.new("RGB", (4, 4))
     for end in range(len(profile)):
         image.info["icc_profile"] = profile[:end]
-        screen.screen_image(image, 0, LIMITS)
+        screen.screen_image(image, b"", LIMITS)
 
 
 @pytest.mark.parametrize(
