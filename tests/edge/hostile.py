@@ -15,6 +15,8 @@ import zlib
 
 from PIL import Image
 
+from tests.edge.images import icc
+
 # -- JPEG ------------------------------------------------------------------------------------------------------
 
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
@@ -318,19 +320,8 @@ def _f32(*values: float) -> bytes:
 
 def icc_profile(tags: list[tuple[bytes, bytes]], version: int = 4) -> bytes:
     """An RGB display profile (PCS XYZ, D50 white) with ``tags``: (signature, data)."""
-    tags = [(b"wtpt", b"XYZ " + bytes(4) + _s15(0.9642) + _s15(1.0) + _s15(0.8249)), *tags]
-    offset = 128 + 4 + 12 * len(tags)
-    table, body = b"", b""
-    for signature, data in tags:
-        body += bytes(-(offset + len(body)) % 4)
-        table += signature + struct.pack(">II", offset + len(body), len(data))
-        body += data
-    header = (
-        struct.pack(">I", offset + len(body)) + b"lcms" + bytes([version, 0x30 if version == 4 else 0x10, 0, 0])
-        + b"mntr" + b"RGB " + b"XYZ " + bytes(12) + b"acsp" + bytes(4 + 4 + 8 + 8 + 4)
-        + _s15(0.9642) + _s15(1.0) + _s15(0.8249) + bytes(4 + 16 + 28)
-    )  # fmt: skip
-    return header + struct.pack(">I", len(tags)) + table + body
+    white = (b"wtpt", b"XYZ " + bytes(4) + _s15(0.9642) + _s15(1.0) + _s15(0.8249))
+    return icc(bytes([version, 0x30 if version == 4 else 0x10, 0, 0]), b"mntr", b"RGB ", b"XYZ ", [white, *tags])
 
 
 def _lut16(grid: int) -> bytes:

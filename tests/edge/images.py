@@ -74,15 +74,21 @@ def cmyk_profile(lab_of: Callable[[int, int, int, int], tuple[float, float, floa
     desc = b"desc" + bytes(4) + struct.pack(">I", len(description)) + description + bytes(8 + 2 + 1 + 67)
     white = b"XYZ " + bytes(4) + s15(0.9642) + s15(1.0) + s15(0.8249)
     tags = [(b"desc", desc), (b"wtpt", white), (b"A2B0", lut), (b"cprt", b"text" + bytes(4) + b"no rights\0")]
+    return icc(bytes([2, 0x10, 0, 0]), b"prtr", b"CMYK", b"Lab ", tags)
+
+
+def icc(version: bytes, device_class: bytes, colour_space: bytes, pcs: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """An ICC profile: its 128-byte header (D50 illuminant) and ``tags``, (signature, data), each 4-byte aligned."""
     offset = 128 + 4 + 12 * len(tags)
     table, body = b"", b""
     for signature, data in tags:
         body += bytes(-(offset + len(body)) % 4)
         table += signature + struct.pack(">II", offset + len(body), len(data))
         body += data
+    d50 = b"".join(struct.pack(">i", round(value * 65536)) for value in (0.9642, 1.0, 0.8249))
     header = (
-        struct.pack(">I", offset + len(body)) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"prtr" + b"CMYK" + b"Lab "
-        + bytes(12) + b"acsp" + bytes(4 + 4 + 8 + 8 + 4) + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(4 + 16 + 28)
+        struct.pack(">I", offset + len(body)) + b"lcms" + version + device_class + colour_space + pcs
+        + bytes(12) + b"acsp" + bytes(4 + 4 + 8 + 8 + 4) + d50 + bytes(4 + 16 + 28)
     )  # fmt: skip
     return header + struct.pack(">I", len(tags)) + table + body
 
