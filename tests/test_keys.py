@@ -1,5 +1,7 @@
 """The key scheme: one implementation shared by the tags, the local edge and Lambda."""
 
+from urllib.parse import quote
+
 import pytest
 
 from imagevariants.edge.errors import BadKey
@@ -42,6 +44,22 @@ def test_names_of_255_bytes_are_keys():
     assert decode_uri("/images/" + "%C3%A9" * 127 + "a") == "images/" + "é" * 127 + "a"
 
 
+def test_the_key_limit_is_1024_bytes_of_utf_8_not_characters():
+    """S3 limits a key to 1,024 bytes of UTF-8: a key of fewer characters but more bytes could never be stored."""
+    at_limit = "/".join(["a" * 200] * 4 + ["a" * 220])
+    assert len(at_limit.encode()) == 1024
+    assert decode_uri("/" + at_limit) == at_limit
+    with pytest.raises(BadKey, match="over-long"):
+        decode_uri("/" + at_limit + "a")
+    two_bytes_at_limit = "/".join(["é" * 127] * 4 + ["éé"])  # 514 characters, 1,024 bytes
+    assert len(two_bytes_at_limit.encode()) == 1024
+    assert decode_uri("/" + quote(two_bytes_at_limit, safe="/")) == two_bytes_at_limit
+    over = "/".join(["é" * 127] * 5)  # every segment 254 bytes: only the key as a whole is too long
+    assert len(over) < 1024 < len(over.encode())
+    with pytest.raises(BadKey, match="over-long"):
+        decode_uri("/" + quote(over, safe="/"))
+
+
 def test_decoded_exactly_once():
     # %2520 is an encoded "%20": once decoded it is the three characters "%20", never a space.
     assert decode_uri("/images/a%2520b.jpg") == "images/a%20b.jpg"
@@ -57,6 +75,9 @@ def test_decoded_exactly_once():
         "/images%2Fx.jpg",
         "/images%2fx.jpg",
         "/images/a%00b.jpg",
+        "/images/a%1Fb.jpg",
+        "/images/a%7Fb.jpg",  # DEL is a control character too
+        "/images/a\x7fb.jpg",
         "/images/%ff%fe.jpg",
         "/" + "a" * 1100,
         "/images/" + "a" * 256,  # a name no file system stores

@@ -31,7 +31,8 @@ class MemoryStore:
 
     def __init__(self, objects: dict[str, bytes] | None = None) -> None:
         self.objects = dict(objects or {})
-        self.written: dict[str, tuple[bytes, str, str]] = {}
+        self.written: dict[str, tuple[bytes, str, str]] = {}  # what the store holds: the last write of each key
+        self.writes: list[tuple[str, bytes, str, str]] = []  # every write, in order
         self.reads: list[str] = []
         self.fail_writes = False
         self.lock = threading.Lock()
@@ -50,6 +51,7 @@ class MemoryStore:
             raise OSError("injected write failure")
         with self.lock:
             self.written[key] = (data, content_type, cache_control)
+            self.writes.append((key, data, content_type, cache_control))
 
 
 @pytest.fixture

@@ -29,6 +29,16 @@ def header(response, name):
     return [h["value"] for h in response["headers"].get(name, [])]
 
 
+#: Lambda@Edge's documented limit on a response generated at origin-response, headers and body: 1 MB. Breaking
+#: it makes CloudFront answer 502.
+LAMBDA_EDGE_LIMIT = 1_048_576
+
+
+def serialized(response: dict) -> int:
+    """Bytes of the whole response as the function returns it (JSON): never less than its headers and body."""
+    return len(json.dumps(response, separators=(",", ":")).encode("utf-8"))
+
+
 @pytest.mark.parametrize("preset, index, size, content_type", [
     ("sm", 0, (100, 75), "image/jpeg"),
     ("sm", 1, (100, 75), "image/webp"),
@@ -75,20 +85,21 @@ def test_seed_style_url_redirects_to_the_canonical_variant(document, store):
 
 
 @pytest.mark.parametrize(
-    "path, status",
+    "path, status, read",
     [
-        ("/_v/md.00000000/images/my%20photo-2024.jpg", "404"),  # a revision the document does not list
-        ("/_v/huge.12345678/images/my%20photo-2024.jpg", "404"),  # a preset it does not list
-        ("WRONG-EXT", "404"),  # a converting revision asked without its extension
-        ("VARIANT-OF-VARIANT", "404"),
-        ("MISSING", "404"),
-        ("CORRUPT", "415"),
-        ("BOMB", "413"),
+        ("/_v/md.00000000/images/my%20photo-2024.jpg", "404", None),  # a revision the document does not list
+        ("/_v/huge.12345678/images/my%20photo-2024.jpg", "404", None),  # a preset it does not list
+        ("WRONG-EXT", "404", None),  # a converting revision asked without its extension
+        ("VARIANT-OF-VARIANT", "404", None),  # the inner variant is stored: only the refusal makes this a 404
+        ("MISSING", "404", "images/missing.jpg"),
+        ("CORRUPT", "415", "images/corrupt.jpg"),
+        ("BOMB", "413", "images/bomb.png"),
     ],
 )
-def test_bad_requests_get_a_short_lived_4xx_and_nothing_is_written(document, store, path, status):
+def test_bad_requests_get_a_short_lived_4xx_and_nothing_is_written(document, store, path, status, read):
     store.objects["images/corrupt.jpg"] = images.jpeg()[:300]
     store.objects["images/bomb.png"] = images.png_header(60000, 60000)
+    store.objects[document.outputs("md")[0].key(SOURCE, document.prefix)] = images.jpeg(250, 188)
     path = {
         "WRONG-EXT": uri(document, "sm", index=1).removesuffix(".webp"),
         "VARIANT-OF-VARIANT": uri(document, "sm", document.outputs("md")[0].key(SOURCE, document.prefix)),
@@ -102,7 +113,27 @@ def test_bad_requests_get_a_short_lived_4xx_and_nothing_is_written(document, sto
     assert header(response, "cache-control") == ["public, max-age=60"]
     assert header(response, "content-type") == ["text/plain; charset=utf-8"]
     assert response["bodyEncoding"] == "text" and len(response["body"]) <= 201
-    assert store.written == {}
+    assert store.reads == ([read] if read else [])
+    assert store.writes == []
+
+
+def test_a_variant_is_never_made_from_a_variant(document, store, monkeypatch):
+    """The handler refuses a variant key as a source itself, whatever the document's source rule says (which
+    refuses the variant prefix too): with a rule that allowed every key, the stored inner variant is still not
+    read, and nothing is made of it."""
+    from imagevariants.edge.presets import Document
+
+    inner = document.outputs("md")[0].key(SOURCE, document.prefix)
+    store.objects[inner] = images.jpeg(250, 188)
+    path = uri(document, "sm", inner)
+    for allows_source in (Document.allows_source, lambda self, key: True):
+        monkeypatch.setattr(Document, "allows_source", allows_source)
+        response = handle(miss(path), store, document)
+        assert violations(response) == []
+        assert response["status"] == "404"
+        assert response["body"] == "Not Found: a variant is never made from a variant\n"
+        assert header(response, "cache-control") == ["public, max-age=60"]
+        assert store.reads == [] and store.writes == []
 
 
 HOSTILE = [
@@ -110,6 +141,7 @@ HOSTILE = [
     "/_v/md.58fd6dfd/images/%2e%2e/%2e%2e/secret.jpg",
     "/_v/md.58fd6dfd/images%2Fmy%20photo-2024.jpg",
     "/_v/md.58fd6dfd/images/a%00b.jpg",
+    "/_v/md.58fd6dfd/images/a%7Fb.jpg",
     "/_v/md.58fd6dfd/images/%ff%fe%fd.jpg",
     "/_v/md.58fd6dfd/" + "a/" * 600 + "x.jpg",
     "/_v/md.58fd6dfd//images/x.jpg",
@@ -121,8 +153,11 @@ HOSTILE = [
 def test_hostile_keys_are_refused_without_any_io(document, store, path):
     response = handle(miss(path), store, document)
     assert violations(response) == []
-    assert response["status"] == "400"
-    assert store.reads == [] and store.written == {}
+    assert response["status"] == "400" and response["statusDescription"] == "Bad Request"
+    assert header(response, "cache-control") == ["public, max-age=60"]  # the error lifetime, never a variant's
+    assert header(response, "content-type") == ["text/plain; charset=utf-8"]
+    assert response["body"] == "bad key\n" and response["bodyEncoding"] == "text"
+    assert store.reads == [] and store.writes == []
 
 
 def test_a_failed_write_still_returns_the_image_uncached(document, store):
@@ -144,36 +179,47 @@ def test_responses_over_the_limit_are_stored_then_redirected(store):
     assert response["status"] == "307"
     assert header(response, "location") == [path]  # the same URL: the next request finds it in S3
     assert header(response, "cache-control") == ["no-store"]
-    assert len(store.written) == 1
-    assert len(next(iter(store.written.values()))[0]) * 4 / 3 > RESPONSE_BUDGET
+    [(key, data, content_type, cache_control)] = store.writes
+    assert "/" + url_path(key) == path and content_type == "image/png"
+    assert cache_control == "public, max-age=31536000, immutable"  # stored as any variant: the redirect finds it
+    assert len(base64.b64encode(data)) > LAMBDA_EDGE_LIMIT  # inline, Lambda@Edge would have answered 502
 
     store.written.clear()
+    store.writes.clear()
     store.fail_writes = True  # not stored: a redirect would loop, so a non-cacheable 503 instead
     response = handle(miss(path), store, document)
     assert response["status"] == "503" and header(response, "cache-control") == ["no-store"]
 
 
-def test_the_budget_is_counted_on_the_base64_text_and_headers():
-    body = "A" * 1000
-    response = {
-        "status": "200",
-        "headers": {"content-type": [{"key": "Content-Type", "value": "image/png"}]},
-        "body": body,
-    }
-    assert response_size(response) == len(body) + len(json.dumps(response["headers"], separators=(",", ":")))
-
-
-def test_just_under_the_budget_is_returned_inline(store):
-    """A variant whose response lands just under the budget comes back inline; just over, redirected."""
+@pytest.mark.parametrize(
+    "height, expected",
+    [
+        (300, "200"),  # about 840 kB of base64: well inside the limit
+        (355, "200"),  # about 996 kB: inside the limit with little to spare, still inline
+        (385, "307"),  # about 1.08 MB: over the limit, if only just
+        (400, "307"),  # 842 kB of PNG, 1.12 MB of base64: over the limit only once encoded
+        (500, "307"),  # 1.05 MB of PNG
+    ],
+)
+def test_inline_responses_fit_lambda_edges_limit(store, height, expected):
+    """Real responses, measured whole, against the documented limit rather than the handler's own arithmetic:
+    whatever comes back inline fits, and a variant whose base64 text would not fit is stored and redirected."""
     from imagevariants.edge.presets import Document, Spec
 
     document = Document.build({"big": [Spec(700, format="png")]})
-    for height, expected in ((300, "200"), (500, "307")):
-        store.objects["images/noise.png"] = images.noise_png(700, height)
-        response = handle(miss(uri(document, "big", "images/noise.png")), store, document)
-        assert response["status"] == expected, (height, response_size(response))
-        if expected == "200":
-            assert response_size(response) <= RESPONSE_BUDGET
+    store.objects["images/noise.png"] = images.noise_png(700, height)  # incompressible: the size is known
+    response = handle(miss(uri(document, "big", "images/noise.png")), store, document)
+    assert violations(response) == []
+    [(_, data, _, _)] = store.writes
+    encoded = len(base64.b64encode(data))
+    assert response["status"] == expected, (height, len(data), encoded)
+    if expected == "200":
+        assert base64.b64decode(response["body"]) == data
+        assert serialized(response) <= LAMBDA_EDGE_LIMIT
+    else:
+        assert "body" not in response and serialized(response) < 1024
+        if height == 400:
+            assert len(data) < LAMBDA_EDGE_LIMIT < encoded  # counting the variant's bytes, not its text, fails
 
 
 def test_one_json_log_line_per_invocation(document, store, capsys):
@@ -203,7 +249,11 @@ def test_eight_concurrent_requests_get_identical_bytes(document, store):
     for thread in threads:
         thread.join()
     assert len(results) == 8 and len(set(results)) == 1
-    assert len(store.written) == 1
+    # Each request makes and stores the variant (no request waits for another): eight writes of the same bytes
+    # under the same key, so whichever lands last, the store holds what every viewer was sent.
+    key = document.outputs("md")[2].key(SOURCE, document.prefix)
+    cache_control = "public, max-age=31536000, immutable"
+    assert store.writes == [(key, base64.b64decode(results[0]), "image/webp", cache_control)] * 8
 
 
 keys = st.one_of(
@@ -276,14 +326,16 @@ def test_the_budget_edge_exactly(document, store, monkeypatch):
     assert handle(miss(path), store, document)["status"] == "200"
     monkeypatch.setattr(handler_module, "RESPONSE_BUDGET", size - 1)
     store.written.clear()
+    store.writes.clear()
     response = handle(miss(path), store, document)
-    assert response["status"] == "307" and "body" not in response and len(store.written) == 1
+    assert response["status"] == "307" and "body" not in response and len(store.writes) == 1
 
 
 def test_the_budget_keeps_a_margin_under_the_limit():
     from imagevariants.edge.lambda_rules import MAX_GENERATED_RESPONSE
 
-    assert MAX_GENERATED_RESPONSE - RESPONSE_BUDGET >= 32 * 1024
+    assert MAX_GENERATED_RESPONSE == LAMBDA_EDGE_LIMIT
+    assert LAMBDA_EDGE_LIMIT - RESPONSE_BUDGET >= 32 * 1024
 
 
 def test_the_log_line_names_sizes_and_pixels(document, store, capsys):

@@ -61,6 +61,14 @@ def test_eight_concurrent_first_requests_through_s3_get_identical_bytes(baked, b
     path = variant_uri(baked)
     bodies: list[str] = []
     barrier = threading.Barrier(8)
+    puts: list[dict] = []
+    lock = threading.Lock()
+
+    def put(params, **kwargs) -> None:
+        with lock:
+            puts.append(dict(params))
+
+    store_module.s3_client("eu-west-1").meta.events.register("provide-client-params.s3.PutObject", put)
 
     def ask() -> None:
         barrier.wait()
@@ -77,6 +85,16 @@ def test_eight_concurrent_first_requests_through_s3_get_identical_bytes(baked, b
     key = baked.outputs("md")[2].key(SOURCE, baked.prefix)
     stored = bucket.get_object(Bucket="awsexamplebucket", Key=key)["Body"].read()
     assert base64.b64decode(bodies[0]) == stored
+    # Every request made and stored the variant itself: eight PutObjects of the same bytes and headers, so the
+    # object S3 keeps is what every viewer was sent, whichever write landed last.
+    expected = {
+        "Bucket": "awsexamplebucket",
+        "Key": key,
+        "Body": stored,
+        "ContentType": "image/webp",
+        "CacheControl": "public, max-age=31536000, immutable",
+    }
+    assert puts == [expected] * 8
 
 
 def test_missing_source_is_a_404_and_nothing_is_written(baked, bucket):
