@@ -56,6 +56,7 @@ def test_generated_on_first_request_then_served_from_storage(client, presets, so
     assert second.status_code == 200 and second.streaming  # served from storage, the handler did not run
     assert body(second) == first.content
     assert second["Content-Type"] == content_type
+    assert second["Cache-Control"] == "public, max-age=31536000, immutable"  # as CloudFront serves S3's object
 
 
 def test_seed_style_url_redirects_to_the_canonical_variant(client, presets, source):
@@ -100,6 +101,48 @@ def test_stored_variants_are_served_as_the_image_they_are(client, presets, store
         assert response["Content-Type"] == "text/plain; charset=utf-8" and stored not in body(response)
 
 
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
+def test_only_get_and_head_are_answered(client, presets, source, renders, method):
+    address = url(source, "md", "webp")
+    key = address.removeprefix("/variants/")
+    response = getattr(client, method)(address)
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert renders.count == 0 and not storages["default"].exists(key)  # nothing was made
+    head = client.head(address)
+    assert head.status_code == 200 and head["Content-Type"] == "image/webp" and renders.count == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "_v/md.58fd6dfd/../secret.jpg",
+        "_v/md.58fd6dfd/images/%2e%2e/photo.jpg",
+        "_v/md.58fd6dfd/images/a%00b.jpg",
+        "_v/md.58fd6dfd/images/a%7Fb.jpg",
+        "_v/md.58fd6dfd/images%5Cphoto.jpg",
+        "_v/md.58fd6dfd/images/" + "a" * 256 + ".jpg",
+    ],
+)
+def test_hostile_keys_are_refused_without_touching_the_storage(client, presets, source, monkeypatch, path):
+    storage = storages["default"]
+    calls: list[str] = []
+    for name in ("exists", "open", "save", "listdir", "size", "delete", "path"):
+        real = getattr(storage, name)
+
+        def recorded(*args: Any, _name: str = name, _real: Callable[..., Any] = real, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(storage, name, recorded)
+    response = client.get("/variants/" + path)
+    assert response.status_code == 400
+    assert response["Cache-Control"] == "public, max-age=60"  # the error lifetime, never a variant's year
+    assert response["Content-Type"] == "text/plain; charset=utf-8" and response["X-Content-Type-Options"] == "nosniff"
+    assert response.content == b"Bad Request: bad key\n"
+    assert calls == []  # nothing read, nothing written
+
+
 def test_a_folder_at_a_variant_key_is_a_404(client, presets, source):
     key = url(source, "sm").removeprefix("/variants/")
     storages["default"].save(key + "/inside.jpg", ContentFile(images.jpeg()))
@@ -140,6 +183,7 @@ def test_misses_and_bad_keys_write_nothing(client, presets, source, path, status
     before = sorted(storage.listdir("")[0])
     response = client.get(path)
     assert response.status_code == status
+    assert response["Cache-Control"] == "public, max-age=60" and response["Content-Type"] == "text/plain; charset=utf-8"
     assert sorted(storage.listdir("")[0]) == before
     assert not storage.exists("_v")
 

@@ -1,10 +1,14 @@
 """What the tags serve: the last successful publication, drafts until published (CDN), at once (local edge)."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from imagevariants import publishing
+from imagevariants.edge.presets import Document, Spec
 from imagevariants.models import EdgeDeployment, VariantPreset
 
 pytestmark = pytest.mark.django_db
@@ -49,8 +53,35 @@ def test_states(presets, settings, django_capture_on_commit_callbacks):
     assert publishing.preset_state(presets["md"], published) == "draft"
     fresh = VariantPreset.objects.create(name="new", width=10)
     assert publishing.preset_state(fresh, published) == "unpublished"
+    # Every output counts, not only the primary one: dropping the WebP alternate is an edit to deploy.
+    assert publishing.preset_state(presets["sm"], published) == "live"
+    presets["sm"].webp = False
+    presets["sm"].save()
+    assert presets["sm"].fingerprint == published.presets["sm"].current[0]  # the primary output is unchanged
+    assert publishing.preset_state(presets["sm"], published) == "draft"
     # With a CDN, edits are drafts: nothing is published behind the deployer's back.
     assert EdgeDeployment.objects.filter(target="cloudfront").count() == 1
+
+
+def test_served_revisions_are_those_live_at_some_point_in_the_keep_window(db, settings):
+    """The revision live when the window opened (its URLs may sit in pages cached then) and every one since;
+    not one replaced before the window opened."""
+    settings.IMAGEVARIANTS = {**CDN, "REVISIONS_KEEP_DAYS": 365}
+    now = timezone.now()
+    specs = {}
+    for days, width in ((500, 200), (400, 250), (10, 300)):
+        specs[days] = Spec(width)
+        deployment = publishing.record(Document.build({"md": [specs[days]]}), "cloudfront", status="succeeded")
+        EdgeDeployment.objects.filter(pk=deployment.pk).update(created_at=now - timedelta(days=days))
+    failed = publishing.record(Document.build({"md": [Spec(260)]}), "cloudfront", status="failed", error="boom")
+    EdgeDeployment.objects.filter(pk=failed.pk).update(created_at=now - timedelta(days=5))
+    served = publishing.served_revisions("cloudfront")
+    assert {spec.fingerprint for spec in served["md"]} == {specs[400].fingerprint, specs[10].fingerprint}
+    assert publishing.served_revisions("local") == {}
+    # What the next deployment serves: the presets as they are now, and those revisions.
+    current = [spec.fingerprint for spec in VariantPreset.objects.create(name="md", width=320).specs()]
+    revisions = publishing.draft_document().presets["md"].revisions
+    assert set(revisions) == {specs[400].fingerprint, specs[10].fingerprint, *current}
 
 
 def test_failed_deployments_are_not_served(presets, settings):

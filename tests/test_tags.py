@@ -49,6 +49,18 @@ def test_variant_url_with_a_cdn_uses_the_published_presets(presets, source):
         assert render('{% variant_url s "md" %}', s=source) == published
 
 
+def test_originals_through_the_cdn_are_percent_encoded(presets):
+    from imagevariants.variants import original_url
+
+    key = "images/my photo é #1?.jpg"
+    encoded = "https://d111111abcdef8.cloudfront.net/images/my%20photo%20%C3%A9%20%231%3F.jpg"
+    with override_settings(IMAGEVARIANTS=CDN):
+        assert original_url(key) == encoded
+        assert render('{% variant_url k "huge" %}', k=key) == encoded  # the fallback for an unknown preset
+        html = render('{% picture k "huge" alt="x" %}', k=key)
+        assert f'<img src="{encoded}" alt="x"' in html
+
+
 def test_local_edit_applies_at_once(presets, source, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         presets["md"].width = 260
@@ -72,6 +84,13 @@ def test_srcset_leaves_out_widths_above_the_source(presets, db):
     value = render('{% srcset s "sm md lg xl" %}', s=source)
     assert [int(w) for w in re.findall(r" (\d+)w", value)] == [100, 250]
     assert "lg." not in value and "xl." not in value
+    exact = SourceImage()
+    exact.file.save("exact.jpg", ContentFile(images.jpeg(700, 350)), save=False)
+    exact.save()
+    # A preset exactly as wide as the source is no wider than it: kept, at its own width.
+    value = render('{% srcset s "sm md lg xl" %}', s=exact)
+    assert [int(w) for w in re.findall(r" (\d+)w", value)] == [100, 250, 700]
+    assert f"/variants/_v/lg.{fp(presets['lg'])}/images/exact.jpg 700w" in value and "xl." not in value
     tiny = SourceImage()
     tiny.file.save("tiny.jpg", ContentFile(images.jpeg(60, 40)), save=False)
     tiny.save()

@@ -35,6 +35,25 @@ def association(config: dict) -> list[dict]:
     return config.get("LambdaFunctionAssociations", {}).get("Items", [])
 
 
+def keep_associations(recorder) -> None:
+    """Answer GetDistributionConfig with the default behaviour's associations, as CloudFront does (moto drops
+    them on read): the deployer then changes the configuration a real distribution would give it."""
+    from tests.deploy.conftest import DISTRIBUTION_CONFIG
+
+    original = recorder.answered
+
+    def answered(http_response, parsed, model, **kwargs):
+        if model.name == "GetDistributionConfig" and "DistributionConfig" in parsed:
+            default = parsed["DistributionConfig"]["DefaultCacheBehavior"]
+            if not association(default):
+                default["LambdaFunctionAssociations"] = copy.deepcopy(
+                    DISTRIBUTION_CONFIG["DefaultCacheBehavior"]["LambdaFunctionAssociations"]
+                )
+        original(http_response, parsed, model, **kwargs)
+
+    recorder.answered = answered
+
+
 def test_first_deploy(presets, distribution, recorder):
     output = deploy()
     deployment = EdgeDeployment.objects.get(target="cloudfront")
@@ -114,6 +133,31 @@ def test_deploy_after_an_edit(presets, distribution, recorder):
     assert "+ md" in first
 
 
+def test_an_update_sends_the_whole_function_configuration(presets, distribution, recorder, settings):
+    """The second deploy updates the existing function: its code, then its configuration (role, runtime, handler,
+    timeout, memory, description), before publishing. Checked as sent: moto keeps only some of these fields."""
+    deploy()
+    settings.IMAGEVARIANTS = {**settings.IMAGEVARIANTS, "MEMORY_MB": 2048}
+    recorder.calls.clear()
+    deploy()
+    deployment = EdgeDeployment.objects.filter(target="cloudfront").latest()
+    role_arn = boto3.client("iam", region_name="us-east-1").get_role(RoleName="imagevariants-edge")["Role"]["Arn"]
+    [sent] = recorder.sent("UpdateFunctionConfiguration")
+    description = sent.pop("Description")
+    assert sent == {
+        "FunctionName": "imagevariants-edge",
+        "Role": role_arn,
+        "Runtime": "python3.12",
+        "Handler": "imagevariants.edge.handler.handler",
+        "Timeout": 30,
+        "MemorySize": 2048,
+    }
+    assert deployment.document_sha256[:12] in description and deployment.bundle_sha256[:12] in description
+    steps = ["UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "UpdateDistribution"]
+    assert [name for name in recorder.names() if name in (*steps, "CreateFunction")] == steps
+    assert recorder.sent("PublishVersion")[0]["Description"] == description
+
+
 def test_dry_run_mutates_nothing(presets, distribution, recorder):
     output = deploy("--dry-run")
     assert "Would call" in output and "+ sm:" in output
@@ -135,7 +179,11 @@ def test_a_failure_at_each_step_leaves_everything_as_it_was(presets, distributio
     failed = EdgeDeployment.objects.get(target="cloudfront")
     assert failed.status == "failed" and operation in failed.error and failed.finished_at
     assert publishing.published_document() is None  # tags stay where they were
-    assert all(params.get("Id") != distribution for params in recorder.sent("UpdateDistribution")[1:])
+    # The failed call was the last one, made once: no later step ran, and the distribution was never changed
+    # (an injected UpdateDistribution failure is raised before the request leaves).
+    names = recorder.names()
+    assert names[-1] == operation and names.count(operation) == 1, names
+    assert "UpdateDistribution" not in names[:-1]
     cloudfront = boto3.client("cloudfront", region_name="us-east-1")
     assert (
         cloudfront.get_distribution_config(Id=distribution)["DistributionConfig"]
@@ -185,10 +233,31 @@ def test_precondition_failure_is_retried_once(presets, distribution, recorder, m
 
 
 def test_seed_urls_on_the_default_behaviour(presets, distribution, recorder):
+    from tests.deploy.conftest import DISTRIBUTION_CONFIG
+
+    keep_associations(recorder)
     deploy("--seed-urls")
-    config = recorder.sent("UpdateDistribution")[0]["DistributionConfig"]
-    events = [a["EventType"] for a in association(config["DefaultCacheBehavior"])]
-    assert events == ["origin-response"]  # moto dropped the viewer-response one on read: see the test below
+    arn = EdgeDeployment.objects.get(target="cloudfront").function_arn
+    [update] = recorder.sent("UpdateDistribution")
+    config = update["DistributionConfig"]
+    answered = recorder.configs[-1]["DefaultCacheBehavior"]
+    viewer = DISTRIBUTION_CONFIG["DefaultCacheBehavior"]["LambdaFunctionAssociations"]["Items"][0]
+    ours = {"LambdaFunctionARN": arn, "EventType": "origin-response", "IncludeBody": False}
+    # The default behaviour (seed-style URLs) runs the function at origin-response and keeps its viewer-response
+    # function; every other field is as GetDistributionConfig gave it.
+    default = config["DefaultCacheBehavior"]
+    assert default["LambdaFunctionAssociations"] == {"Quantity": 2, "Items": [viewer, ours]}
+    assert {**default, "LambdaFunctionAssociations": None} == {**answered, "LambdaFunctionAssociations": None}
+    [variants] = config["CacheBehaviors"]["Items"]
+    assert variants["PathPattern"] == "_v/*"
+    assert variants["LambdaFunctionAssociations"] == {"Quantity": 2, "Items": [viewer, ours]}
+
+
+def test_without_seed_urls_the_default_behaviour_is_left_alone(presets, distribution, recorder):
+    keep_associations(recorder)
+    deploy()
+    [update] = recorder.sent("UpdateDistribution")
+    assert update["DistributionConfig"]["DefaultCacheBehavior"] == recorder.configs[-1]["DefaultCacheBehavior"]
 
 
 def test_rollback(presets, distribution, recorder):

@@ -360,6 +360,32 @@ def test_other_policies_are_removed_only_when_asked(presets, distribution, recor
     assert live().status == "succeeded"
 
 
+def test_an_existing_roles_trust_policy_is_rewritten(presets, distribution, recorder):
+    """A role made by hand for plain Lambda cannot run at the edge: the deploy makes it trust both services,
+    before the function is created. Checked as sent, and as IAM then holds it."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    lambda_only = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam.create_role(RoleName="imagevariants-edge", AssumeRolePolicyDocument=json.dumps(lambda_only))
+    deploy()
+    [sent] = recorder.sent("UpdateAssumeRolePolicy")
+    assert sent["RoleName"] == "imagevariants-edge"
+    both = ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]
+    assert json.loads(sent["PolicyDocument"]) == {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": both}, "Action": "sts:AssumeRole"}],
+    }
+    names = recorder.names()
+    assert names.index("UpdateAssumeRolePolicy") < names.index("CreateFunction")
+    trust = iam.get_role(RoleName="imagevariants-edge")["Role"]["AssumeRolePolicyDocument"]
+    assert sorted(trust["Statement"][0]["Principal"]["Service"]) == sorted(both)
+    assert live().status == "succeeded"
+
+
 def test_a_deploy_refuses_presets_that_no_longer_fit(presets, distribution, recorder, settings):
     """MEMORY_MB lowered after the presets were saved: the deploy says which preset, before any AWS call, and
     leaves no pending deployment behind."""
