@@ -31,17 +31,20 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     from imagevariants.edge import store
 
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    for name in [name for name in os.environ if name.startswith("AWS_")]:  # nothing ambient may send past moto
+        monkeypatch.delenv(name)
     for name, value in {
         "AWS_ENDPOINT_URL": moto_server,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": os.devnull,  # no profile of the machine's (an endpoint, a role) applies
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
     }.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
     store.s3_client.cache_clear()
     yield moto_server
     store.s3_client.cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 
@@ -94,16 +95,19 @@ def s3_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     from imagevariants.edge import store
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10).close()
+    for name in [name for name in os.environ if name.startswith("AWS_")]:  # nothing ambient may send past moto
+        monkeypatch.delenv(name)
     for name, value in {
         "AWS_ENDPOINT_URL_S3": moto_server,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": os.devnull,  # no profile of the machine's (an endpoint, a role) applies
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "ap-southeast-2",  # not the bucket's: the edge must not rely on it
     }.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
     store.s3_client.cache_clear()
     yield moto_server
     store.s3_client.cache_clear()

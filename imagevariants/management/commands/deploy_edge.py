@@ -52,7 +52,11 @@ class Command(BaseCommand):
         parser.add_argument("--poll-seconds", type=float, default=60, help="Seconds between status polls.")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        by = f"{getpass.getuser()}@{socket.gethostname()}"
+        try:
+            user = getpass.getuser()
+        except (OSError, KeyError):  # no USER variable and no password entry (a container's uid)
+            user = "unknown"
+        by = f"{user}@{socket.gethostname()}"
         options = deploy.Options.from_settings(
             distribution_id=opts["distribution_id"],
             function_name=opts["function_name"],
