@@ -136,11 +136,13 @@ def _orientation(image: Image.Image, structure: Structure) -> int:
     Pillow decodes the whole image to find one that follows the image data (before any estimate of its cost)."""
     try:
         if image.format == "PNG" and "exif" not in image.info:
-            raw = image.info.get("Raw profile type exif")  # ImageMagick's: hex in a text chunk
-            block = structure.png_exif or (bytes.fromhex("".join(raw.split("\n")[3:])) if raw else b"")
+            block = structure.png_exif  # walked by the screen already
+            raw = image.info.get("Raw profile type exif")  # ImageMagick's: hex in a text chunk, not walked yet
+            if not block and raw:
+                block = bytes.fromhex("".join(raw.split("\n")[3:]))
+                exif_tags(block)
             if not block:
                 return 1
-            exif_tags(block)
             exif = Image.Exif()
             exif.load(b"Exif\x00\x00" + block.removeprefix(b"Exif\x00\x00"))
             return int(exif.get(0x0112, 1))
