@@ -305,16 +305,6 @@ def _wait_updated(lambda_: Any, name: str) -> None:
     lambda_.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
 
 
-def function_exists(lambda_: Any, arn: str) -> bool:
-    try:
-        lambda_.get_function(FunctionName=arn)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            return False
-        raise DeployError(explain(exc)) from None
-    return True
-
-
 def update_distribution(
     cloudfront: Any, distribution_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> dict[str, Any]:
