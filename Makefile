@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint setup
+.PHONY: demo test lint setup lambda-pillow
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -16,12 +16,16 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 
 setup: $(VENV)/.installed
 
+# The build step that fills the cache of Pillow for the Lambda runtime (x86_64); the bundle tests read it.
+lambda-pillow: setup
+	$(BIN)/python manage.py deploy_edge --fetch-pillow --runtime python3.12
+
 demo: setup
 	$(BIN)/python manage.py migrate --verbosity 0
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
-test: setup
+test: setup lambda-pillow
 	$(BIN)/python -m pytest
 
 lint: setup

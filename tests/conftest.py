@@ -93,3 +93,7 @@ def source(db, settings):
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's event loop beside the live server
+    # Tests never reach a package index: a pip run by mistake fails at once instead of downloading.
+    for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"):
+        os.environ.pop(name, None)
+    os.environ["PIP_NO_INDEX"] = "1"

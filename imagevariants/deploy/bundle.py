@@ -34,6 +34,10 @@ class BundleError(Exception):
     """The bundle cannot be built or does not work; the message says why in one sentence."""
 
 
+class PillowMissing(BundleError):
+    """Pillow for the Lambda runtime has not been fetched into the cache on this machine."""
+
+
 @dataclass(frozen=True)
 class Bundle:
     data: bytes
@@ -64,18 +68,37 @@ def cache_dir() -> Path:
     return Path(base) / "imagevariants"
 
 
-def pillow_for(runtime: str, version: str = PIL.__version__) -> Path:
-    """Pillow's files for the Lambda platform (x86_64 manylinux), fetched with pip once and cached."""
+def pillow_dir(runtime: str, version: str = PIL.__version__) -> Path:
+    """Where Pillow ``version`` for ``runtime`` on the Lambda platform (x86_64 manylinux) is cached."""
     pyver = python_version(runtime)
-    target = cache_dir() / f"pillow-{version}-cp{pyver.replace('.', '')}-manylinux-x86_64"
+    return cache_dir() / f"pillow-{version}-cp{pyver.replace('.', '')}-manylinux-x86_64"
+
+
+def pillow_for(runtime: str, version: str = PIL.__version__) -> Path:
+    """The cached Pillow for ``runtime``; PillowMissing if :func:`fetch_pillow` has not filled the cache.
+
+    Building a bundle never downloads anything: a web request (the admin's Deploy button) must not run pip.
+    """
+    target = pillow_dir(runtime, version)
+    if not (target / "PIL" / "__init__.py").exists():
+        raise PillowMissing(
+            f"Pillow {version} for {runtime} on x86_64 is not in the cache ({target}): "
+            f"run `manage.py deploy_edge --fetch-pillow --runtime {runtime}` where you build and deploy."
+        )
+    return target
+
+
+def fetch_pillow(runtime: str, version: str = PIL.__version__) -> tuple[Path, bool]:
+    """Fill the cache with Pillow ``version`` for ``runtime`` (pip, binary wheels only); return it and if fetched."""
+    target = pillow_dir(runtime, version)
     if (target / "PIL" / "__init__.py").exists():
-        return target
+        return target, False
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
             "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64",
-            "--only-binary=:all:", "--implementation", "cp", "--python-version", pyver,
+            "--only-binary=:all:", "--implementation", "cp", "--python-version", python_version(runtime),
             "--target", tmp, f"Pillow=={version}",
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True)
@@ -85,7 +108,7 @@ def pillow_for(runtime: str, version: str = PIL.__version__) -> Path:
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
         os.makedirs(tmp)  # let TemporaryDirectory clean up an empty folder
-    return target
+    return target, True
 
 
 def _files(root: Path, prefix: str = "") -> dict[str, Path]:

@@ -6,7 +6,9 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -14,7 +16,17 @@ from django.core.management import call_command
 
 from imagevariants import publishing
 from imagevariants.deploy import bundle as bundle_module
-from imagevariants.deploy.bundle import DOCUMENT_NAME, BundleError, build, find_interpreter, verify
+from imagevariants.deploy.bundle import (
+    DOCUMENT_NAME,
+    BundleError,
+    PillowMissing,
+    build,
+    fetch_pillow,
+    find_interpreter,
+    pillow_dir,
+    pillow_for,
+    verify,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -92,6 +104,92 @@ def test_bundle_only_writes_and_deploys_nothing(presets, tmp_path, aws):
     assert boto3.client("lambda", region_name="us-east-1").list_functions()["Functions"] == []
 
 
-def test_pillow_for_an_unknown_python_is_a_clear_error(presets):
-    with pytest.raises(BundleError, match="could not be fetched"):
-        build(publishing.draft_document(), "python3.99")
+def test_a_missing_pillow_is_a_clear_error_and_nothing_is_downloaded(presets, tmp_path, monkeypatch):
+    """Building never runs pip (the admin's Deploy button builds in a web request): it names the build step."""
+    ran: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: ran.append(command))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    bundle_module._zip.cache_clear()  # a zip built by an earlier test would not look for Pillow
+    for runtime in ("python3.12", "python3.99"):
+        with pytest.raises(PillowMissing, match=rf"deploy_edge --fetch-pillow --runtime {runtime}`") as caught:
+            build(publishing.draft_document(), runtime)
+        assert str(tmp_path) in str(caught.value)
+    assert ran == [] and list(tmp_path.iterdir()) == []
+
+
+def _fake_pip(calls: list[list[str]], returncode: int = 0, stderr: str = ""):
+    def run(command, **kwargs):
+        calls.append(command)
+        target = Path(command[command.index("--target") + 1])
+        if returncode == 0:
+            (target / "PIL").mkdir()
+            (target / "PIL" / "__init__.py").write_text("")
+        return subprocess.CompletedProcess(command, returncode, "", stderr)
+
+    return run
+
+
+def test_fetch_pillow_asks_pip_for_the_lambda_platform_once(tmp_path, monkeypatch):
+    """The build step: binary wheels of this Pillow for the runtime's CPython on x86_64 Linux, cached once.
+
+    pip is replaced by a stand-in that fills its --target (tests never reach a package index): this checks what
+    is asked of pip and what the cache holds afterwards.
+    """
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", _fake_pip(calls))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path, fetched = fetch_pillow("python3.13", "12.1.0")
+    assert fetched and path == pillow_dir("python3.13", "12.1.0") and (path / "PIL" / "__init__.py").is_file()
+    assert path.parent == tmp_path / "imagevariants"
+    [command] = calls
+    assert command[1:4] == ["-m", "pip", "install"] and command[-1] == "Pillow==12.1.0"
+    assert "--only-binary=:all:" in command and {"manylinux_2_28_x86_64", "manylinux2014_x86_64"} <= set(command)
+    assert command[command.index("--python-version") + 1] == "3.13"
+    assert command[command.index("--implementation") + 1] == "cp"
+    assert pillow_for("python3.13", "12.1.0") == path
+    assert fetch_pillow("python3.13", "12.1.0") == (path, False) and len(calls) == 1
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary folder left behind
+
+
+def test_a_failed_fetch_says_why_and_leaves_no_cache(tmp_path, monkeypatch):
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", _fake_pip(calls, 1, "ERROR: No matching distribution found for x\n"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with pytest.raises(BundleError, match="could not be fetched: ERROR: No matching distribution found for x$"):
+        fetch_pillow("python3.12", "99.0")
+    assert list((tmp_path / "imagevariants").iterdir()) == []
+    with pytest.raises(PillowMissing):
+        pillow_for("python3.12", "99.0")
+
+
+def test_deploy_edge_fetch_pillow_fills_the_cache_and_deploys_nothing(presets, tmp_path, monkeypatch, aws):
+    calls: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", _fake_pip(calls))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    out = io.StringIO()
+    call_command("deploy_edge", "--fetch-pillow", "--runtime", "python3.11", stdout=out)
+    assert out.getvalue() == f"Pillow for python3.11: fetched into {pillow_dir('python3.11')}\n"
+    call_command("deploy_edge", "--fetch-pillow", "--runtime", "python3.11", stdout=out)
+    assert out.getvalue().endswith(f"Pillow for python3.11: already in {pillow_dir('python3.11')}\n")
+    assert len(calls) == 1
+    assert boto3.client("lambda", region_name="us-east-1").list_functions()["Functions"] == []
+
+
+def test_the_admin_deploy_button_never_downloads_pillow(presets, distribution, tmp_path, monkeypatch, client):
+    """A web request does not run pip: without the prepared cache the editor is told the build step to run."""
+    from django.contrib.auth.models import User
+    from django.urls import reverse
+
+    from imagevariants.models import EdgeDeployment
+
+    ran: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: ran.append(command))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    bundle_module._zip.cache_clear()
+    client.force_login(User.objects.create_superuser("admin", password="pw"))
+    response = client.post(reverse("admin:imagevariants_variantpreset_deploy"), follow=True)
+    html = response.content.decode()
+    assert "Deploying the presets failed: Pillow" in html and "deploy_edge --fetch-pillow --runtime python3.12" in html
+    assert ran == [] and list(tmp_path.iterdir()) == []
+    assert not EdgeDeployment.objects.filter(target="cloudfront").exists()  # nothing changed on AWS: no trace, no lock
+    assert boto3.client("lambda", region_name="us-east-1").list_functions()["Functions"] == []

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import conf, deploy, publishing
-from ...deploy.bundle import BundleError, build
+from ...deploy.bundle import BundleError, build, fetch_pillow
 
 
 class Command(BaseCommand):
@@ -22,6 +22,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="Print the plan; change nothing.")
         parser.add_argument("--bundle-only", metavar="PATH", help="Write the bundle zip to PATH; deploy nothing.")
+        parser.add_argument(
+            "--fetch-pillow",
+            action="store_true",
+            help="Only fetch Pillow for the Lambda runtime into this machine's cache (a build step: the admin's "
+            "Deploy button never downloads it).",
+        )
         parser.add_argument(
             "--rollback",
             action="store_true",
@@ -72,16 +78,26 @@ class Command(BaseCommand):
             if opts["abandon_pending"]:
                 if not deploy.abandon(by, report=self.stdout.write):
                     self.stdout.write("No deployment is in progress.")
+            elif opts["fetch_pillow"]:
+                self._fetch_pillow(options.runtime)
             elif opts["bundle_only"]:
+                self._fetch_pillow(options.runtime)
                 self._bundle(Path(opts["bundle_only"]), options.runtime)
             elif opts["rollback"]:
+                self._fetch_pillow(options.runtime)
                 deploy.rollback(by, options=options, report=self.stdout.write)
             else:
+                if not conf.local_mode():
+                    self._fetch_pillow(options.runtime)
                 deployment = deploy.publish(by, options=options, dry_run=opts["dry_run"], report=self.stdout.write)
                 if deployment and conf.local_mode():
                     self.stdout.write(f"Local edge: presets published (document {deployment.document_sha256[:12]}).")
         except (deploy.DeployError, BundleError) as exc:
             raise CommandError(str(exc)) from None
+
+    def _fetch_pillow(self, runtime: str) -> None:
+        path, fetched = fetch_pillow(runtime)
+        self.stdout.write(f"Pillow for {runtime}: {'fetched into' if fetched else 'already in'} {path}")
 
     def _bundle(self, path: Path, runtime: str) -> None:
         bundle = build(publishing.draft_document(), runtime)
