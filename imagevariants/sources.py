@@ -6,20 +6,31 @@ from dataclasses import dataclass
 
 from django.db.models.fields.files import FieldFile
 
+from .edge.keys import SourceVersion
 from .models import SourceImage
 
 
 @dataclass(frozen=True)
 class SourceRef:
-    """A source key and its oriented size when known (never read from storage)."""
+    """A source key, its upright size and its version when known (never read from storage)."""
 
     key: str
     width: int | None = None
     height: int | None = None
+    version: SourceVersion | None = None
 
     @property
     def size(self) -> tuple[int, int] | None:
         return (self.width, self.height) if self.width and self.height else None
+
+
+def is_empty(source: object) -> bool:
+    """Whether ``source`` is no image at all: None, ``""``, a blank file field or a SourceImage without a file."""
+    if isinstance(source, SourceImage):
+        source = source.file
+    if isinstance(source, FieldFile):
+        return not source.name
+    return source is None or source == ""
 
 
 def as_source(source: object) -> SourceRef:
@@ -27,7 +38,8 @@ def as_source(source: object) -> SourceRef:
     if isinstance(source, SourceRef):
         return source
     if isinstance(source, SourceImage):
-        return SourceRef(source.key, source.width or None, source.height or None)
+        version = SourceVersion.from_sha256(source.sha256) if source.sha256 else None
+        return SourceRef(source.key, source.width or None, source.height or None, version)
     if isinstance(source, FieldFile):
         # An ImageFieldFile's width would open the file: only trust sizes the model already stores.
         return SourceRef(source.name, *_stored_dimensions(source))

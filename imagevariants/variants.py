@@ -15,7 +15,7 @@ from .edge.keys import url_path
 from .edge.pipeline import CONTENT_TYPES, output_size
 from .edge.presets import Document, Output
 from .publishing import published_document
-from .sources import as_source
+from .sources import as_source, is_empty
 
 logger = logging.getLogger("imagevariants")
 PICTURE_FORMATS = ("avif", "webp")
@@ -88,7 +88,8 @@ def candidate(source: object, preset: str, fmt: str | None = None) -> Candidate:
     width = height = None
     if ref.size:
         width, height = output_size(*ref.size, output.spec)
-    return Candidate(base_url() + url_path(output.key(ref.key, document.prefix)), width, height, output.spec.width)
+    key = output.key(ref.key, document.prefix, ref.version)
+    return Candidate(base_url() + url_path(key), width, height, output.spec.width)
 
 
 def _or_original(exc: UnknownPreset, source: object) -> str:
@@ -98,8 +99,20 @@ def _or_original(exc: UnknownPreset, source: object) -> str:
     return original_url(source)
 
 
+def _nothing(source: object, what: str) -> bool:
+    """Whether there is no image to render (None, an empty field): the tags then render nothing, with a warning."""
+    if not is_empty(source):
+        return False
+    logger.warning("No image for %s (%r): nothing rendered.", what, source)
+    return True
+
+
 def variant_url(source: object, preset: str, fmt: str | None = None) -> str:
-    """The URL of ``source`` in ``preset``; the original's URL (and a warning) for an unknown preset unless DEBUG."""
+    """The URL of ``source`` in ``preset``; the original's URL (and a warning) for an unknown preset unless DEBUG.
+
+    No image (None, an empty field) gives ``""`` and a warning."""
+    if _nothing(source, f"variant_url {preset!r}"):
+        return ""
     try:
         return candidate(source, preset, fmt).url
     except UnknownPreset as exc:
@@ -114,7 +127,8 @@ def parse_presets(presets: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def candidates(source: object, presets: str | list[str], fmt: str | None = None) -> list[Candidate]:
-    """The variants for a srcset, narrowest first. Presets wider than a source of known width are left out."""
+    """The variants for a srcset, narrowest first. Of the presets wider than a source of known width, only the
+    narrowest is kept: the edge never upscales, so it gives the source's own width, the best there is."""
     ref = as_source(source)
     found = sorted(
         (candidate(ref, name, fmt) for name in parse_presets(presets)),
@@ -122,13 +136,19 @@ def candidates(source: object, presets: str | list[str], fmt: str | None = None)
     )
     if not ref.size:
         return found
-    # Presets wider than the source would only repeat the source's own width: leave them out (keep one).
     fitting = [c for c in found if c.nominal_width <= ref.size[0]]
-    return fitting or found[:1]
+    wider = [c for c in found if c.nominal_width > ref.size[0]]
+    if wider and not any(c.nominal_width == ref.size[0] for c in fitting):
+        fitting.append(wider[0])
+    return fitting
 
 
 def srcset(source: object, presets: str | list[str], fmt: str | None = None) -> str:
-    """A srcset attribute value. Width descriptors need the source's size; without it, each preset's width."""
+    """A srcset attribute value. Width descriptors need the source's size; without it, each preset's width.
+
+    No image (None, an empty field) gives ``""`` and a warning."""
+    if _nothing(source, f"srcset {presets!r}"):
+        return ""
     try:
         return _joined(candidates(source, presets, fmt))
     except UnknownPreset as exc:
@@ -138,7 +158,11 @@ def srcset(source: object, presets: str | list[str], fmt: str | None = None) -> 
 def picture(
     source: object, presets: str | list[str], *, sizes: str = "100vw", alt: str = "", **attrs: str
 ) -> SafeString:
-    """``<picture>`` with AVIF and WebP ``<source>``s and a fallback ``<img>`` that has width and height."""
+    """``<picture>`` with AVIF and WebP ``<source>``s and a fallback ``<img>`` that has width and height.
+
+    No image (None, an empty field) gives no markup at all and a warning."""
+    if _nothing(source, f"picture {presets!r}"):
+        return SafeString("")
     ref = as_source(source)
     try:
         names = parse_presets(presets)

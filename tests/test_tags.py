@@ -25,11 +25,17 @@ def fp(preset, fmt=None):
     return next(s.fingerprint for s in preset.specs() if s.format == fmt)
 
 
+def ver(source):
+    """The version token a tracked source's variant keys carry: the first 12 hex digits of its SHA-256."""
+    assert len(source.sha256) == 64
+    return f"c{source.sha256[:12]}"
+
+
 def test_variant_url_on_the_local_edge(presets, source):
     url = render('{% variant_url s "md" %}', s=source)
-    assert url == f"/variants/_v/md.{fp(presets['md'])}/images/photo.jpg"
+    assert url == f"/variants/_v/md.{fp(presets['md'])}.{ver(source)}/images/photo.jpg"
     webp = render('{% variant_url s "md" format="webp" %}', s=source)
-    assert webp == f"/variants/_v/md.{fp(presets['md'], 'webp')}/images/photo.jpg.webp"
+    assert webp == f"/variants/_v/md.{fp(presets['md'], 'webp')}.{ver(source)}/images/photo.jpg.webp"
 
 
 def test_variant_url_with_a_cdn_uses_the_published_presets(presets, source):
@@ -40,7 +46,7 @@ def test_variant_url_with_a_cdn_uses_the_published_presets(presets, source):
         publishing.record(
             publishing.draft_document(), EdgeDeployment.Target.CLOUDFRONT, status=EdgeDeployment.Status.SUCCEEDED
         )
-        published = f"https://d111111abcdef8.cloudfront.net/_v/md.{fp(presets['md'])}/images/photo.jpg"
+        published = f"https://d111111abcdef8.cloudfront.net/_v/md.{fp(presets['md'])}.{ver(source)}/images/photo.jpg"
         assert render('{% variant_url s "md" %}', s=source) == published
         # An edit is a draft until deployed: the URL stays the one the edge serves.
         presets["md"].width = 260
@@ -65,7 +71,7 @@ def test_local_edit_applies_at_once(presets, source, django_capture_on_commit_ca
     with django_capture_on_commit_callbacks(execute=True):
         presets["md"].width = 260
         presets["md"].save()
-    assert render('{% variant_url s "md" %}', s=source).startswith(f"/variants/_v/md.{fp(presets['md'])}/")
+    assert render('{% variant_url s "md" %}', s=source).startswith(f"/variants/_v/md.{fp(presets['md'])}.c")
 
 
 def test_sources_as_fieldfile_and_key_and_names_are_encoded(presets, source):
@@ -82,20 +88,22 @@ def test_srcset_leaves_out_widths_above_the_source(presets, db):
     source.file.save("small.jpg", ContentFile(images.jpeg(500, 250)), save=False)
     source.save()
     value = render('{% srcset s "sm md lg xl" %}', s=source)
-    assert [int(w) for w in re.findall(r" (\d+)w", value)] == [100, 250]
-    assert "lg." not in value and "xl." not in value
+    # lg (700) is kept at the source's own width (the edge never upscales): high-density screens get all there is.
+    assert [int(w) for w in re.findall(r" (\d+)w", value)] == [100, 250, 500]
+    assert f"/variants/_v/lg.{fp(presets['lg'])}.{ver(source)}/images/small.jpg 500w" in value and "xl." not in value
     exact = SourceImage()
     exact.file.save("exact.jpg", ContentFile(images.jpeg(700, 350)), save=False)
     exact.save()
     # A preset exactly as wide as the source is no wider than it: kept, at its own width.
     value = render('{% srcset s "sm md lg xl" %}', s=exact)
     assert [int(w) for w in re.findall(r" (\d+)w", value)] == [100, 250, 700]
-    assert f"/variants/_v/lg.{fp(presets['lg'])}/images/exact.jpg 700w" in value and "xl." not in value
+    assert f"/variants/_v/lg.{fp(presets['lg'])}.{ver(exact)}/images/exact.jpg 700w" in value and "xl." not in value
     tiny = SourceImage()
     tiny.file.save("tiny.jpg", ContentFile(images.jpeg(60, 40)), save=False)
     tiny.save()
     # All presets are wider than the source: the narrowest stays, at the source's own width.
-    assert render('{% srcset s "md sm" %}', s=tiny) == f"/variants/_v/sm.{fp(presets['sm'])}/images/tiny.jpg 60w"
+    expected = f"/variants/_v/sm.{fp(presets['sm'])}.{ver(tiny)}/images/tiny.jpg 60w"
+    assert render('{% srcset s "md sm" %}', s=tiny) == expected
     # Unknown size (a key): every preset, with the preset widths.
     assert [int(w) for w in re.findall(r" (\d+)w", render('{% srcset "x.jpg" "sm md lg xl" %}'))] == [
         100,
@@ -111,10 +119,11 @@ def test_picture(presets, source):
     assert html.count("<source ") == 2 and 'type="image/webp"' in html
     img = re.search(r"<img [^>]+>", html).group(0)
     assert 'loading="lazy"' in img and 'decoding="async"' in img
-    assert 'width="700"' in img and 'height="525"' in img  # the largest variant within the 800x600 source
-    assert f'src="/variants/_v/lg.{fp(presets["lg"])}/images/photo.jpg"' in img
+    # xl (1200) is the first preset wider than the 800x600 source: kept, at the source's own size, and the largest.
+    assert 'width="800"' in img and 'height="600"' in img
+    assert f'src="/variants/_v/xl.{fp(presets["xl"])}.{ver(source)}/images/photo.jpg"' in img
     assert 'alt="A test picture"' in img
-    assert "xl." not in html  # 1200 > 800: left out everywhere
+    assert html.count(" 800w") == 3  # in each <source> and the <img>
     assert 'sizes="(max-width: 600px) 100vw, 600px"' in img
 
 
@@ -148,3 +157,19 @@ def test_unknown_preset_falls_back_to_the_original_and_warns(presets, source, ca
     assert url == "/media/images/photo.jpg"
     assert '<img src="/media/images/photo.jpg" alt="x"' in html
     assert "Unknown image preset 'huge'" in caplog.text
+
+
+@pytest.mark.parametrize("empty", ["none", "blank", "field", "source"])
+@pytest.mark.parametrize("debug", [False, True])
+def test_no_image_renders_nothing_with_a_warning(presets, empty, debug, caplog, settings):
+    """An optional image left empty is common: the page renders, without an image nor a broken URL."""
+    settings.DEBUG = debug
+    value = {"none": None, "blank": "", "field": SourceImage().file, "source": SourceImage()}[empty]
+    caplog.set_level(logging.WARNING, logger="imagevariants")
+    html = render(
+        '[{% variant_url s "md" %}][{% variant_url s "md" format="webp" %}][{% srcset s "sm md" %}]'
+        '[{% picture s "sm md" alt="x" %}]',
+        s=value,
+    )
+    assert html == "[][][][]"
+    assert len([r for r in caplog.records if "No image for" in r.getMessage()]) == 4

@@ -20,7 +20,8 @@ class BadKey(EdgeError):
 
 
 class NotServed(EdgeError):
-    """The key names a preset or a revision that the baked presets document does not list."""
+    """The key names what the edge does not make: a revision the document does not list, a source outside the
+    source prefixes, or a source version other than the bytes stored at the key."""
 
     status = 404
     reason = "Not Found"

@@ -191,6 +191,8 @@ def _handle(
             raise NotServed("the source is not under a source prefix")  # the log names both, the body neither
         data = _within(deadline, "reading the source", store.read, source_key, document.limits.max_source_bytes)
         log["source_bytes"] = len(data)
+        if variant.version is not None and not variant.version.matches(data):
+            raise NotServed("the source's bytes are not the version the key names")  # replaced, or a minted key
         rendered = render(data, spec, document.limits, deadline=deadline)
     except EdgeError as exc:
         log.update(outcome=type(exc).__name__, error=str(exc))

@@ -1,12 +1,18 @@
-"""The variant key scheme: ``{prefix}{preset}.{fingerprint}/{source_key}[.{ext}]``.
+"""The variant key scheme: ``{prefix}{preset}.{fingerprint}[.{version}]/{source_key}[.{ext}]``.
 
-Building a key is a pure function of the source key, the preset revision and the prefix. Parsing recovers the
-preset name, the fingerprint and the rest of the key; which part of the rest is the source key depends on whether
-the revision converts the format, which only the presets document knows (see ``presets.Document.resolve``).
+Building a key is a pure function of the source key, the preset revision, the source's version when the app knows
+it, and the prefix. Parsing recovers the preset name, the fingerprint, the version and the rest of the key; which
+part of the rest is the source key depends on whether the revision converts the format, which only the presets
+document knows (see ``presets.Document.resolve``).
+
+The version token names what the variant is made of beyond the source key: fields joined by ``_``, each a tag
+letter and its value. Today there is one field, ``c`` and the first 12 hex digits of the SHA-256 of the source's
+bytes (``md.3fa1c2d9.c5d41402abc4b/images/cat.jpg``); a key without a token names whatever the key holds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
@@ -26,13 +32,51 @@ MAX_SEGMENT_BYTES = 255
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
 
 
+#: Hex digits of the source's SHA-256 in a content version: 48 bits, so no two versions of one key collide.
+CONTENT_DIGITS = 12
+_CONTENT_RE = re.compile(rf"^c([0-9a-f]{{{CONTENT_DIGITS}}})$")
+
+
+@dataclass(frozen=True)
+class SourceVersion:
+    """What a variant is made of beyond the source key: today the source's content (a SHA-256 prefix)."""
+
+    content: str
+
+    @classmethod
+    def of(cls, data: bytes) -> SourceVersion:
+        return cls.from_sha256(hashlib.sha256(data).hexdigest())
+
+    @classmethod
+    def from_sha256(cls, hexdigest: str) -> SourceVersion:
+        """The version of a source whose SHA-256 (64 hex digits) is known."""
+        if not re.fullmatch(r"[0-9a-f]{64}", hexdigest):
+            raise ValueError(f"not a SHA-256 hex digest: {hexdigest!r}")
+        return cls(hexdigest[:CONTENT_DIGITS])
+
+    @classmethod
+    def parse(cls, token: str) -> SourceVersion | None:
+        """The version a key's token names; None for a token this release does not know."""
+        match = _CONTENT_RE.match(token)
+        return cls(match.group(1)) if match else None
+
+    @property
+    def token(self) -> str:
+        return f"c{self.content}"
+
+    def matches(self, data: bytes) -> bool:
+        """Whether ``data`` are the bytes this version names."""
+        return hashlib.sha256(data).hexdigest()[:CONTENT_DIGITS] == self.content
+
+
 @dataclass(frozen=True)
 class VariantKey:
-    """A parsed variant key. ``rest`` is everything after ``{preset}.{fingerprint}/``."""
+    """A parsed variant key. ``rest`` is everything after ``{preset}.{fingerprint}[.{version}]/``."""
 
     preset: str
     fingerprint: str
     rest: str
+    version: SourceVersion | None = None
 
 
 @dataclass(frozen=True)
@@ -43,9 +87,13 @@ class SeedAlias:
     source_key: str
 
 
-def build_key(source_key: str, preset: str, fingerprint: str, fmt: str | None, prefix: str) -> str:
-    """Return the storage key of a variant; ``fmt`` is the converted output format, or None to keep the source's."""
-    key = f"{prefix}{preset}.{fingerprint}/{source_key}"
+def build_key(
+    source_key: str, preset: str, fingerprint: str, fmt: str | None, prefix: str, version: SourceVersion | None = None
+) -> str:
+    """Return the storage key of a variant; ``fmt`` is the converted output format, or None to keep the source's;
+    ``version`` is the source's version when known (the key then names those bytes only)."""
+    head = f"{preset}.{fingerprint}.{version.token}" if version else f"{preset}.{fingerprint}"
+    key = f"{prefix}{head}/{source_key}"
     return f"{key}.{EXTENSIONS[fmt]}" if fmt else key
 
 
@@ -88,14 +136,23 @@ def decode_uri(uri: str) -> str:
 
 
 def parse_key(key: str, prefix: str) -> VariantKey | None:
-    """Split a key under ``prefix`` into preset, fingerprint and rest; None when it is not a variant key."""
+    """Split a key under ``prefix`` into preset, fingerprint, version and rest; None when it is not a variant key
+    (a version token this release does not know included)."""
     if not key.startswith(prefix):
         return None
     head, sep, rest = key[len(prefix) :].partition("/")
-    name, dot, fingerprint = head.rpartition(".")
-    if not (sep and dot and rest) or not PRESET_NAME_RE.match(name) or not FINGERPRINT_RE.match(fingerprint):
+    parts = head.split(".")
+    if not (sep and rest and len(parts) in (2, 3)):
         return None
-    return VariantKey(name, fingerprint, rest)
+    name, fingerprint = parts[0], parts[1]
+    if not PRESET_NAME_RE.match(name) or not FINGERPRINT_RE.match(fingerprint):
+        return None
+    version = None
+    if len(parts) == 3:
+        version = SourceVersion.parse(parts[2])
+        if version is None:
+            return None
+    return VariantKey(name, fingerprint, rest, version)
 
 
 def parse_seed_alias(key: str, preset_names: set[str] | frozenset[str]) -> SeedAlias | None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .keys import EXTENSIONS, FINGERPRINT_RE, PREFIX_RE, PRESET_NAME_RE, VariantKey, build_key
+from .keys import EXTENSIONS, FINGERPRINT_RE, PREFIX_RE, PRESET_NAME_RE, SourceVersion, VariantKey, build_key
 from .limits import Limits, LimitsError
 from .pipeline import PIPELINE_VERSION
 
@@ -106,8 +106,8 @@ class Output:
     spec: Spec
     fingerprint: str
 
-    def key(self, source_key: str, prefix: str) -> str:
-        return build_key(source_key, self.preset, self.fingerprint, self.spec.format, prefix)
+    def key(self, source_key: str, prefix: str, version: SourceVersion | None = None) -> str:
+        return build_key(source_key, self.preset, self.fingerprint, self.spec.format, prefix, version)
 
 
 @dataclass(frozen=True)

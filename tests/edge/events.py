@@ -78,3 +78,14 @@ def miss(uri: str, status: str = "403", bucket: str = "awsexamplebucket", region
 
 def response_of(event: dict) -> dict:
     return event["Records"][0]["cf"]["response"]
+
+
+class Context:
+    """What Lambda passes as ``context``: the remaining time of the invocation."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+        self.function_name = "imagevariants-edge"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms

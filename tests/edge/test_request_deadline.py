@@ -21,20 +21,9 @@ from imagevariants.edge.limits import Deadline
 from imagevariants.edge.presets import Document, Spec
 from tests.edge import images
 from tests.edge.conftest import MemoryStore
-from tests.edge.events import miss
+from tests.edge.events import Context, miss
 
 SOURCE = "images/my photo-2024.jpg"
-
-
-class Context:
-    """What Lambda passes as ``context``: the remaining time of the invocation."""
-
-    def __init__(self, remaining_ms: int) -> None:
-        self.remaining_ms = remaining_ms
-        self.function_name = "imagevariants-edge"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 class SteppingClock:
