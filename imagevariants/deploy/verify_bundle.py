@@ -24,7 +24,7 @@ from PIL import Image  # noqa: E402  (from the bundle)
 
 from imagevariants.edge import handler  # noqa: E402
 from imagevariants.edge.errors import SourceMissing  # noqa: E402
-from imagevariants.edge.keys import url_path  # noqa: E402
+from imagevariants.edge.keys import SourceVersion, url_path  # noqa: E402
 
 
 class FolderStore:
@@ -85,5 +85,11 @@ with tempfile.TemporaryDirectory() as root:
         assert not (Path(root) / outside).exists(), "outside sources written"
         alias = handler.handle(event("/" + url_path(source.replace(".jpg", f"-{name}.jpg"))), store, document)
         assert alias["status"] == "302", ("alias", alias)
+    first = document.outputs(sorted(document.presets)[0])[0]
+    right = first.key(source, document.prefix, SourceVersion.of(picture.getvalue()))
+    assert handler.handle(event("/" + url_path(right)), store, document)["status"] in ("200", "307"), "version"
+    wrong = first.key(source, document.prefix, SourceVersion("0" * 12))
+    assert handler.handle(event("/" + url_path(wrong)), store, document)["status"] == "404", "another version"
+    assert not (Path(root) / wrong).exists(), "another version written"
     report["variants"] = sum(len(p.current) for p in document.presets.values())
 print(json.dumps(report))
