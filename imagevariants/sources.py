@@ -1,12 +1,19 @@
-"""What the tags accept as a source: a SourceImage, a FieldFile or a storage key, reduced to a key and a size."""
+"""What the tags accept as a source: a SourceImage, a FieldFile or a storage key, reduced to a key and a size.
+
+The size and version come only from what is recorded: a SourceImage (or its own ``file``) and a
+``VariantImageField`` know them; a plain ImageField's ``width_field``/``height_field`` hold the size the file is
+stored at, which an EXIF orientation may swap, so it gives none, and neither does a key.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models.fields.files import FieldFile
 
 from .edge.keys import SourceVersion
+from .fields import VariantImageField
 from .models import SourceImage
 
 
@@ -37,20 +44,32 @@ def as_source(source: object) -> SourceRef:
     """Reduce a tag argument to a :class:`SourceRef` without any storage or database call."""
     if isinstance(source, SourceRef):
         return source
+    if isinstance(source, FieldFile) and isinstance(source.instance, SourceImage) and source.field.attname == "file":
+        source = source.instance
     if isinstance(source, SourceImage):
-        version = SourceVersion.from_sha256(source.sha256) if source.sha256 else None
-        return SourceRef(source.key, source.width or None, source.height or None, version)
+        return SourceRef(source.key, source.width or None, source.height or None, _version(source.sha256))
     if isinstance(source, FieldFile):
-        # An ImageFieldFile's width would open the file: only trust sizes the model already stores.
-        return SourceRef(source.name, *_stored_dimensions(source))
+        if isinstance(source.field, VariantImageField):
+            return _recorded(source, source.field)
+        return SourceRef(source.name)
     if isinstance(source, str) and source:
         return SourceRef(source.lstrip("/"))
     raise TypeError(f"an image source must be a SourceImage, a FieldFile or a storage key, not {source!r}")
 
 
-def _stored_dimensions(fieldfile: FieldFile) -> tuple[int | None, int | None]:
-    field = fieldfile.field
-    width_field, height_field = getattr(field, "width_field", None), getattr(field, "height_field", None)
-    if width_field and height_field:
-        return getattr(fieldfile.instance, width_field, None), getattr(fieldfile.instance, height_field, None)
-    return None, None
+def _version(sha256: str | None) -> SourceVersion | None:
+    return SourceVersion.from_sha256(sha256) if sha256 else None
+
+
+def _recorded(fieldfile: FieldFile, field: VariantImageField) -> SourceRef:
+    """What a VariantImageField recorded on its instance (loaded attributes: no query unless deferred); nothing
+    until all of it is (a row saved before the field may hold a sideways width and height)."""
+    instance = fieldfile.instance
+    if not field.is_recorded(instance):
+        return SourceRef(fieldfile.name)
+
+    def value(name: str | None) -> Any:
+        return getattr(instance, name) if name else None
+
+    version = value(field.version_field)
+    return SourceRef(fieldfile.name, value(field.width_field), value(field.height_field), _version(version))

@@ -4,7 +4,9 @@ import re
 from html import unescape
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.urls import reverse
 
 from tests import images
 
@@ -62,3 +64,38 @@ def test_phone_photo_is_upright(client, django_capture_on_commit_callbacks):
     image = images.decode(content)
     assert image.width > image.height  # stored sideways with orientation 6, shown landscape
     assert not image.getexif()  # no metadata leaves the edge
+
+
+def test_the_articles_phone_photo_has_its_upright_size(client, django_capture_on_commit_callbacks):
+    """The demo's Article has a VariantImageField: its phone photo, stored 900x1600 with orientation 6, records
+    1600x900 and its <img> says what the variant is."""
+    from example_project.demo.models import Article
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("load_demo", stdout=open("/dev/null", "w"))
+        call_command("load_demo", stdout=open("/dev/null", "w"))  # safe to run again
+    article = Article.objects.get()
+    with article.photo.open() as stored:
+        assert images.decode(stored.read()).size == (900, 1600)
+    assert (article.photo_width, article.photo_height) == (1600, 900)
+
+    page = client.get("/demo/").content.decode()
+    img = re.search(r'<img src="([^"]+/images/article-phone\.jpg)"[^>]*>', page)
+    assert ' width="1200"' in img.group(0) and ' height="675"' in img.group(0)
+    assert f".c{article.photo_sha256[:12]}/images/article-phone.jpg" in img.group(1)
+    _, content = fetch(client, unescape(img.group(1)))
+    assert images.decode(content).size == (1200, 675)
+
+
+def test_the_admin_refuses_an_article_photo_the_edge_would_refuse(admin_client):
+    from example_project.demo.models import Article
+
+    url = reverse("admin:demo_article_add")
+    bad = SimpleUploadedFile("photo.jpg", images.jpeg(800, 600)[:300], content_type="image/jpeg")
+    response = admin_client.post(url, {"title": "Broken", "photo": bad})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["photo"] == ["not a decodable image: OSError: Truncated File Read"]
+    good = SimpleUploadedFile("phone.jpg", images.jpeg(1200, 900, orientation=6), content_type="image/jpeg")
+    response = admin_client.post(url, {"title": "Upright", "photo": good})
+    assert response.status_code == 302
+    assert Article.objects.values_list("title", "photo_width", "photo_height").get() == ("Upright", 900, 1200)

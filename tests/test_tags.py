@@ -76,7 +76,8 @@ def test_local_edit_applies_at_once(presets, source, django_capture_on_commit_ca
 
 def test_sources_as_fieldfile_and_key_and_names_are_encoded(presets, source):
     md = fp(presets["md"])
-    assert render('{% variant_url s "md" %}', s=source.file) == f"/variants/_v/md.{md}/images/photo.jpg"
+    # A SourceImage's own file is the SourceImage: its version and size.
+    assert render('{% variant_url s "md" %}', s=source.file) == f"/variants/_v/md.{md}.{ver(source)}/images/photo.jpg"
     assert (
         render('{% variant_url "images/my photo é.jpg" "md" %}')
         == f"/variants/_v/md.{md}/images/my%20photo%20%C3%A9.jpg"

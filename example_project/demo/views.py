@@ -1,5 +1,6 @@
 from django.shortcuts import render
 
+from example_project.demo.models import Article
 from imagevariants.models import SourceImage, VariantPreset
 
 
@@ -8,5 +9,10 @@ def gallery(request):
     return render(
         request,
         "demo/gallery.html",
-        {"sources": sources, "first": sources[0] if sources else None, "presets": VariantPreset.objects.all()},
+        {
+            "sources": sources,
+            "first": sources[0] if sources else None,
+            "presets": VariantPreset.objects.all(),
+            "articles": Article.objects.exclude(photo=""),
+        },
     )

@@ -1,45 +1,59 @@
-"""``manage.py warm_variants``: make the published variants of tracked sources ahead of the first request."""
+"""``manage.py warm_variants``: request the published variants of every tracked image ahead of the first visitor."""
 
 from __future__ import annotations
 
-import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ... import conf
-from ...edge.errors import EdgeError
-from ...edge.pipeline import render
-from ...models import SourceImage
+from ... import conf, warming
 from ...publishing import published_document
-from ...storage_store import store_for
+
+#: Tracked images requested together; the checkpoint moves once a whole chunk is done.
+CHUNK = 50
 
 
 class Progress:
-    """A one-line progress bar on stderr."""
+    """Progress as whole lines (a terminal and a log file alike): at most every ``every`` seconds, and at the end."""
 
-    def __init__(self, total: int, stream: Any = sys.stderr) -> None:
-        self.total, self.done, self.stream = total, 0, stream
-        self.lock = threading.Lock()
+    def __init__(self, total: int, stream: TextIO, every: float = 10.0) -> None:
+        self.total, self.stream, self.every = total, stream, every
+        self.sources = 0
+        self.last = time.monotonic()
 
-    def step(self, count: int = 1) -> None:
-        with self.lock:
-            self.done += count
-            filled = int(30 * self.done / self.total) if self.total else 30
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
-            if self.done >= self.total:
-                self.stream.write("\n")
+    def step(self, sources: int, counts: Counter[str], final: bool = False) -> None:
+        self.sources += sources
+        now = time.monotonic()
+        if final or now - self.last >= self.every:
+            self.last = now
+            share = f" ({100 * self.sources // self.total}%)" if self.total else ""
+            self.stream.write(
+                f"{self.sources}/{self.total} images{share}: {counts['made']} made, {counts['stored']} already "
+                f"stored, {counts['cached']} already cached, {counts['failed']} failed\n"
+            )
             self.stream.flush()
 
 
 class Command(BaseCommand):
-    help = "Pre-generate the published variants of tracked sources, skipping those already stored. Resumable."
+    help = (
+        "Request every published variant of every tracked image (SourceImage and VariantImageField) so the first "
+        "visitor never waits: through the CDN when one is configured, else with the local edge in this process."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--preset", action="append", help="Only this preset (repeatable).")
-        parser.add_argument("--workers", type=int, default=4, help="Sources processed at once (default 4).")
+        parser.add_argument("--workers", type=int, default=8, help="Variants requested at once (default 8).")
+        parser.add_argument(
+            "--checkpoint",
+            type=Path,
+            help="A file recording progress: an interrupted run given the same file resumes where it stopped "
+            "(removed once the run completes).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         document = published_document()
@@ -49,40 +63,38 @@ class Command(BaseCommand):
         unknown = sorted(set(names) - set(document.presets))
         if unknown:
             raise CommandError(f"Not published: {', '.join(unknown)}. Published: {', '.join(document.presets)}.")
-        storage = conf.source_storage
-        store = store_for(storage)
+        if options["workers"] < 1:
+            raise CommandError("--workers must be at least 1.")
         outputs = [output for name in names for output in document.outputs(name)]
-        sources = list(SourceImage.objects.order_by("pk"))
-        limits = document.limits
-        progress = Progress(len(sources) * len(outputs))
-        counts = {"made": 0, "skipped": 0, "failed": 0}
-        lock = threading.Lock()
-
-        def warm(source: SourceImage) -> list[str]:
-            errors, data = [], None
-            for output in outputs:
-                key = output.key(source.key, document.prefix)
-                outcome = "skipped"
-                try:
-                    if not storage.exists(key):
-                        data = data if data is not None else store.read(source.key, limits.max_source_bytes)
-                        made = render(data, output.spec, limits)
-                        store.write(key, made.data, made.content_type, document.cache_control["variant"])
-                        outcome = "made"
-                except EdgeError as exc:
-                    outcome = "failed"
-                    errors.append(f"{key}: {exc}")
-                with lock:
-                    counts[outcome] += 1
-                progress.step()
-            return errors
-
-        failures: list[str] = []
-        with ThreadPoolExecutor(max_workers=max(1, options["workers"])) as pool:
-            for future in as_completed([pool.submit(warm, source) for source in sources]):
-                failures.extend(future.result())
-        for failure in failures:
-            self.stderr.write(failure)
-        self.stdout.write(f"{counts['made']} made, {counts['skipped']} already stored, {counts['failed']} failed.")
+        checkpoint = warming.Checkpoint(options["checkpoint"])
+        request = warming.requester(document)
+        progress = Progress(warming.count(checkpoint.after), self.stdout)
+        via = f"through {conf.get('CDN_URL')}" if conf.get("CDN_URL") else "with the local edge"
+        self.stdout.write(f"Warming {progress.total} images x {len(outputs)} variants {via}.")
+        counts: Counter[str] = Counter()
+        failures = 0
+        with ThreadPoolExecutor(max_workers=options["workers"]) as pool:
+            for chunk in _chunks(warming.tracked_sources(checkpoint.after), CHUNK):
+                keys = [key for tracked in chunk for key in warming.keys(tracked.ref, outputs, document)]
+                for outcome in pool.map(request, keys):
+                    counts[outcome.detail if outcome.ok else "failed"] += 1
+                    if not outcome.ok:
+                        failures += 1
+                        self.stderr.write(f"{outcome.key}: {outcome.detail}")
+                checkpoint.advance({tracked.label: tracked.pk for tracked in chunk})  # the last of each field
+                progress.step(len(chunk), counts)
+        progress.step(0, counts, final=True)
+        checkpoint.finish()  # the run went through: a new one starts over (made variants are found at once)
         if failures:
-            raise CommandError(f"{len(failures)} variant(s) could not be made; see above.")
+            raise CommandError(f"{failures} variant(s) could not be made; see above. Run again to retry them.")
+
+
+def _chunks(items: Iterable[warming.Tracked], size: int) -> Iterator[list[warming.Tracked]]:
+    chunk: list[warming.Tracked] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

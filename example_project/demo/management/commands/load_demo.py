@@ -1,4 +1,4 @@
-"""Create the demo presets (the article's sm/md/lg/xl) and source images. Safe to run again."""
+"""Create the demo presets (the article's sm/md/lg/xl), source images and an article. Safe to run again."""
 
 import io
 from pathlib import Path
@@ -7,10 +7,12 @@ from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from PIL import Image, ImageDraw
 
+from example_project.demo.models import Article
 from imagevariants.models import SourceImage, VariantPreset
 
 PHOTOS = Path(__file__).resolve().parents[3] / "photos"
 PRESETS = {"sm": 100, "md": 250, "lg": 700, "xl": 1200}
+ARTICLE = "A nuthatch, photographed with a phone"
 ALT = {
     "fossa.jpg": "Illustration of a fossa",
     "kleiber.jpg": "A nuthatch on a branch",
@@ -57,4 +59,8 @@ class Command(BaseCommand):
             source.file.save(name, ContentFile(data), save=False)
             source.save()
             self.stdout.write(f"added {source.file.name} ({source.width}x{source.height})")
+        if not Article.objects.filter(title=ARTICLE).exists():
+            article = Article(title=ARTICLE)
+            article.photo.save("article-phone.jpg", ContentFile(_rotated_phone_photo()))
+            self.stdout.write(f"added article {article.photo.name} ({article.photo_width}x{article.photo_height})")
         self.stdout.write(self.style.SUCCESS(f"{SourceImage.objects.count()} sources, presets: {', '.join(PRESETS)}"))
