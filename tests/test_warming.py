@@ -179,3 +179,20 @@ def test_with_a_cdn_a_refused_variant_is_reported(cdn_site):
         call_command("warm_variants", stdout=io.StringIO(), stderr=err)
     assert cdn_site.generated == 12
     assert err.getvalue().count(": 404 Not Found: the source's bytes are not the version the key names") == 12
+
+
+def test_images_of_the_users_own_fields_are_warmed_in_their_versioned_urls(presets, counted_renders):
+    """A VariantImageField's images are tracked too (a plain ImageField's are not: the app knows nothing of them)."""
+    from tests.testapp.models import Photo, PlainPhoto
+
+    photo = Photo()
+    photo.image.save("own.jpg", ContentFile(images.jpeg(300, 200)))
+    PlainPhoto().image.save("plain.jpg", ContentFile(images.jpeg(50, 40)))
+    Photo.objects.create()  # no image: nothing to warm
+    assert [t.label for t in warming.tracked_sources({})] == ["testapp.photo.image"]
+    out, _ = run("--preset", "sm")
+    assert "1/1 images (100%): 3 made" in out
+    urls = [c.url for fmt in (None, "avif", "webp") for c in candidates(photo.image, ["sm"], fmt)]
+    assert all(f".c{photo.sha256[:12]}/" in url for url in urls)
+    assert all(conf.source_storage.exists(unquote(url.removeprefix("/variants/"))) for url in urls)
+    assert sorted(counted_renders) == sorted(url.removeprefix("/variants") for url in urls)
