@@ -123,7 +123,9 @@ def _open(data: bytes, limits: Limits) -> tuple[Image.Image, Structure]:
         raise SourceTooLarge(str(exc)) from None
     except MemoryError:
         raise
-    except Exception as exc:  # UnidentifiedImageError, OSError, SyntaxError and whatever a malformed file raises
+    except Image.UnidentifiedImageError:  # its message holds the address of a buffer: never shown
+        raise Undecodable(f"not a decodable image: none of {', '.join(INPUT_FORMATS)}") from None
+    except Exception as exc:  # OSError, SyntaxError and whatever a malformed file raises
         raise Undecodable(f"not a decodable image: {type(exc).__name__}: {exc}") from None
     if image.width * image.height > max_pixels:
         raise SourceTooLarge(f"source is {image.width}x{image.height} pixels, over the limit of {max_pixels}")
