@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from . import conf, deploy, publishing
+from . import conf, deploy, publishing, purge
 from .edge.errors import EdgeError
 from .models import EdgeDeployment, SourceImage, VariantPreset
 from .preview import make_preview
@@ -177,9 +182,62 @@ class SourceImageAdmin(admin.ModelAdmin):
     list_filter = ("format",)
     readonly_fields = ("width", "height", "format", "bytes", "sha256", "created_at", "variants")
     fields = ("file", "alt", ("width", "height"), ("format", "bytes"), "sha256", "created_at", "variants")
+    actions = ["purge_selected"]
 
     class Media:
         css = {"all": ("imagevariants/admin.css",)}
+
+    def save_model(self, request: HttpRequest, obj: SourceImage, form: Any, change: bool) -> None:
+        with _reporting_removals(request):
+            super().save_model(request, obj, form, change)
+
+    def delete_model(self, request: HttpRequest, obj: SourceImage) -> None:
+        with _reporting_removals(request):
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with _reporting_removals(request):
+            super().delete_queryset(request, queryset)
+
+    @admin.action(permissions=["delete"], description=_("Remove everywhere: originals, every variant, CDN"))
+    def purge_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """The takedown path of ``manage.py purge_source``, for the selected sources, after a confirmation page."""
+        keys = sorted({name for name in queryset.values_list("file", flat=True) if name})
+        if request.POST.get("post"):
+            if hasattr(self, "log_deletions"):  # Django 5.1+
+                self.log_deletions(request, queryset)
+            else:
+                for obj in queryset:
+                    self.log_deletion(request, obj, str(obj))
+            paths: list[str] = []
+            outcome = purge.purge_sources(keys, not_invalidated=paths.append)
+            if outcome.errors:
+                logger.error(
+                    "Purging %s: %s%s",
+                    ", ".join(keys),
+                    " ".join(outcome.errors),
+                    f" Paths not invalidated: {' '.join(paths)}" if paths else "",
+                )
+            self.message_user(
+                request,
+                " ".join([outcome.summary(), *outcome.errors]),
+                messages.ERROR if outcome.errors else messages.SUCCESS,
+            )
+            return None
+        request.current_app = self.admin_site.name
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Remove sources everywhere"),
+            "opts": self.model._meta,
+            "queryset": queryset,
+            "keys": keys,
+            "rows": SourceImage.objects.filter(file__in=keys).count(),
+            "prefix": conf.get("VARIANT_PREFIX"),
+            "cdn": conf.get("CDN_URL"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/imagevariants/sourceimage/purge_confirmation.html", context)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         return super().changelist_view(request, {**publication_context(request), **(extra_context or {})})
@@ -241,6 +299,37 @@ class SourceImageAdmin(admin.ModelAdmin):
             _("preview"),
             body,
         )
+
+
+@contextlib.contextmanager
+def _reporting_removals(request: HttpRequest) -> Iterator[None]:
+    """Once the transaction of the change made in the block commits, tell the editor what removing the files the
+    change left behind did (the removals run first: they were scheduled first)."""
+    with purge.watching() as batches:
+        yield
+    transaction.on_commit(lambda: _report_removals(request, batches))
+
+
+def _report_removals(request: HttpRequest, batches: list[purge.Batch]) -> None:
+    for batch in batches:
+        if batch.outcome is None:
+            continue
+        sources = [removal.source for removal in batch.removals]
+        named = ", ".join(sources) if len(sources) <= 3 else _("%(count)s sources") % {"count": len(sources)}
+        if batch.outcome.errors:
+            messages.error(
+                request,
+                _(
+                    "The change is saved, but the old files of %(sources)s were not all removed: %(errors)s What is"
+                    " left is logged; `python manage.py purge_source KEY` removes a source's files everywhere."
+                )
+                % {"sources": named, "errors": " ".join(batch.outcome.errors)},
+            )
+        else:
+            messages.info(
+                request,
+                _("Old files of %(sources)s: %(summary)s") % {"sources": named, "summary": batch.outcome.summary()},
+            )
 
 
 @admin.register(EdgeDeployment)

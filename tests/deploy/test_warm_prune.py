@@ -11,9 +11,10 @@ from django.core.management import call_command
 from imagevariants import conf, publishing
 from imagevariants.edge.presets import Document, Spec
 from imagevariants.models import EdgeDeployment, SourceImage
-from tests import images
+from tests import bucket_site, images
 
 pytestmark = pytest.mark.django_db
+s3_site = bucket_site.s3_site  # fixture
 
 
 def run(name: str, *args: str) -> str:
@@ -101,3 +102,33 @@ def test_prune_deletes_only_variant_keys_beside_originals_and_stray_files(db, se
     assert "Deleted: 3 variant(s)" in run("prune_variants", "--yes")
     assert [key for key in kept if not storage.exists(key)] == []
     assert [key for key in stale if storage.exists(key)] == []
+
+
+def test_prune_on_s3_lists_once_and_deletes_in_batches_as_it_goes(s3_site: bucket_site.Site):
+    served = publishing.published_document().outputs("sm")[0].fingerprint
+    stale = [f"_v/old.1234abcd/images/p{i:04d}.jpg" for i in range(2500)]
+    kept = [f"_v/sm.{served}/images/p{i:04d}.jpg" for i in range(600)] + ["_v/readme.txt", "images/p0000.jpg"]
+    s3_site.put(stale + kept)
+    s3_site.wire.requests.clear()
+
+    listed = run("prune_variants")
+    assert (
+        listed.splitlines()[-1]
+        == "Would delete (run again with --yes): 2500 variant(s) of revisions no longer published."
+    )
+    assert s3_site.wire.names() == ["ListObjectsV2"] * 4  # 3,101 keys under the prefix, 1,000 a page
+    s3_site.wire.requests.clear()
+
+    assert (
+        run("prune_variants", "--yes").splitlines()[-1] == "Deleted: 2500 variant(s) of revisions no longer published."
+    )
+    assert s3_site.keys() == set(kept)
+    # A page's stale keys are deleted before the next page is asked for; nothing is invalidated (no URL names them).
+    assert s3_site.wire.names() == [
+        *["ListObjectsV2", "DeleteObjects"] * 2,
+        "ListObjectsV2",
+        "ListObjectsV2",
+        "DeleteObjects",
+    ]
+    assert [len(keys) for keys in s3_site.wire.deleted()] == [1000, 1000, 500]
+    assert {listing.query["prefix"][0] for listing in s3_site.wire.sent("ListObjectsV2")} == {"_v/"}

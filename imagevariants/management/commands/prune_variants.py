@@ -1,8 +1,9 @@
 """``manage.py prune_variants``: delete stored variants of preset revisions the edge no longer serves.
 
-Only keys that parse as variant keys (``{prefix}{preset}.{fingerprint}/...``) of a revision the published document
-does not serve are ever deleted: a file under the prefix that is not a variant key, and anything outside the
-prefix, is left alone, even when the prefix is shared with originals (a layout the system checks refuse).
+Only keys that parse as variant keys (``{prefix}{preset}.{fingerprint}[.{version}]/...``) of a revision the
+published document does not serve are ever deleted: a file under the prefix that is not a variant key, and anything
+outside the prefix, is left alone, even when the prefix is shared with originals (a layout the system checks
+refuse). The prefix is listed in one paginated pass and deleted in batches (see ``imagevariants.purge``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ... import conf
-from ...edge.keys import parse_key
 from ...publishing import published_document
+from ...purge import prune
 
 
 class Command(BaseCommand):
@@ -26,30 +26,10 @@ class Command(BaseCommand):
         document = published_document()
         if document is None:
             raise CommandError("No presets are published yet: nothing is known to be stale.")
-        storage = conf.source_storage
-        prefix = document.prefix.rstrip("/")
-        stale: list[str] = []
-        try:
-            folders = storage.listdir(prefix)[0]
-        except FileNotFoundError:
-            folders = []
-        for folder in sorted(folders):
-            variant = parse_key(f"{document.prefix}{folder}/x", document.prefix)
-            if variant is None:
-                continue  # not a {preset}.{fingerprint} folder: not ours to delete
-            preset = document.presets.get(variant.preset)
-            if preset is None or variant.fingerprint not in preset.revisions:
-                stale.extend(self._files(storage, f"{prefix}/{folder}"))  # each {prefix}{preset}.{fp}/...
-        for key in stale:
-            if options["yes"]:
-                storage.delete(key)
-            self.stdout.write(("deleted " if options["yes"] else "stale ") + key)
-        verb = "Deleted" if options["yes"] else "Would delete (run again with --yes)"
-        self.stdout.write(f"{verb}: {len(stale)} variant(s) of revisions no longer published.")
-
-    def _files(self, storage: Any, folder: str) -> list[str]:
-        directories, files = storage.listdir(folder)
-        found = [f"{folder}/{name}" for name in files]
-        for directory in directories:
-            found.extend(self._files(storage, f"{folder}/{directory}"))
-        return found
+        delete = options["yes"]
+        label = "deleted" if delete else "stale"
+        outcome = prune(document, dry_run=not delete, deleted=lambda key: self.stdout.write(f"{label} {key}"))
+        verb = "Deleted" if delete else "Would delete (run again with --yes)"
+        self.stdout.write(f"{verb}: {outcome.variants} variant(s) of revisions no longer published.")
+        if outcome.errors:
+            raise CommandError(" ".join(outcome.errors))
