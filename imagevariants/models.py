@@ -6,8 +6,10 @@ import hashlib
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models.fields.files import ImageFieldFile
 from django.utils.translation import gettext_lazy as _
 from PIL import features
 
@@ -150,10 +152,26 @@ def _upload_to(instance: SourceImage, filename: str) -> str:
     return f"{conf.upload_prefix()}{stem}{dot}{extension}"
 
 
+class SourceFieldFile(ImageFieldFile):
+    """A SourceImage's file: new content saved through it (``source.file.save(name, content)``) is read first."""
+
+    def save(self, name: str, content: File, save: bool = True) -> None:
+        self.instance.read_metadata(content)
+        super().save(name, content, save)
+
+    save.alters_data = True
+
+
+class SourceFileField(models.ImageField):
+    """The file of a SourceImage, whose size, format and hash always describe the bytes stored."""
+
+    attr_class = SourceFieldFile
+
+
 class SourceImage(models.Model):
     """An original image on the configured storage, with what templates need to know without touching it."""
 
-    file = models.ImageField(_("file"), upload_to=_upload_to, storage=_source_storage, max_length=500)
+    file = SourceFileField(_("file"), upload_to=_upload_to, storage=_source_storage, max_length=500)
     alt = models.CharField(_("alt text"), max_length=300, blank=True)
     width = models.PositiveIntegerField(_("width"), editable=False, default=0)
     height = models.PositiveIntegerField(_("height"), editable=False, default=0)
@@ -183,12 +201,11 @@ class SourceImage(models.Model):
         if self.file and not self.file._committed:
             self.read_metadata()
 
-    def read_metadata(self) -> None:
-        """Fill width, height (EXIF orientation applied), format, bytes and hash from the file itself.
-
-        Raises ValidationError for a file the edge would refuse (over a limit, not an image it decodes)."""
+    def read_metadata(self, content: File | None = None) -> None:
+        """Fill width, height (EXIF orientation applied), format, bytes and hash from the file (or ``content``, the
+        new content about to be saved). Raises ValidationError for a file the edge would refuse."""
         try:
-            data, info = read_source(self.file)
+            data, info = read_source(self.file if content is None else content)
         except ValidationError as exc:
             raise ValidationError({"file": exc.messages}) from None
         self.width, self.height, self.format = info.width, info.height, info.format

@@ -407,16 +407,18 @@ class Batch:
             )
 
 
-def source_removal(key: str, sha256: str, *, pk: int | None, replaced_in_place: bool = False) -> Removal:
-    """The keys a source's old file left: its original (unless the new file has its name) and every variant of the
-    revisions the published document serves, with and without its version token. Keys another row still uses (the
-    same name, and for versioned keys the same content) are kept."""
+def source_removal(
+    key: str, sha256: str, *, pk: int | None, replaced_in_place: bool = False, keep_original: bool = False
+) -> Removal:
+    """The keys a source's old file left: its original (unless the new file has its name, or ``keep_original``)
+    and every variant of the revisions the published document serves, with and without its version token. Keys
+    another SourceImage still uses (the same name, and for versioned keys the same content) are kept."""
     document = published_document()
     others = set(SourceImage.objects.filter(file=key).exclude(pk=pk).values_list("sha256", flat=True))
     versions: list[SourceVersion | None] = [] if others else [None]
     if sha256 and sha256 not in others:
         versions.append(SourceVersion.from_sha256(sha256))
-    names = [] if replaced_in_place or others else [key]
+    names = [] if replaced_in_place or others or keep_original else [key]
     for name, preset in (document.presets if document else {}).items():
         for fingerprint, spec in preset.revisions.items():
             names.extend(build_key(key, name, fingerprint, spec.format, document.prefix, v) for v in versions)

@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 
+from imagevariants import conf
 from imagevariants.models import SourceImage, VariantPreset
 from tests import images
 
@@ -42,20 +43,21 @@ def test_png_source():
 
 @pytest.mark.parametrize("data", [b"", b"not an image at all", images.jpeg()[:200]])
 def test_broken_source_is_a_validation_error_and_saves_nothing(data):
+    """Refused as the file is saved: no row and no file (it used to be stored, then refused with the row)."""
     source = SourceImage()
-    source.file.save("broken.jpg", ContentFile(data), save=False)
     with pytest.raises(ValidationError) as excinfo:
-        source.save()
+        source.file.save("broken.jpg", ContentFile(data), save=False)
     assert "file" in excinfo.value.message_dict
     assert SourceImage.objects.count() == 0
+    assert not conf.source_storage.exists("images/broken.jpg")
 
 
 def test_source_over_the_pixel_limit_is_refused(settings):
     settings.IMAGEVARIANTS = {"MAX_SOURCE_PIXELS": 100 * 100}
     source = SourceImage()
-    source.file.save("big.jpg", ContentFile(images.jpeg(200, 200)), save=False)
     with pytest.raises(ValidationError, match="over the limit"):
-        source.save()
+        source.file.save("big.jpg", ContentFile(images.jpeg(200, 200)))
+    assert SourceImage.objects.count() == 0 and not conf.source_storage.exists("images/big.jpg")
 
 
 def test_preset_specs_and_fingerprint():

@@ -235,3 +235,60 @@ def test_no_cloudfront_permission_is_reported_and_the_files_still_go(
     assert "the AWS credentials need cloudfront:CreateInvalidation" in message
     logged = [r.getMessage() for r in caplog.records if r.name == "imagevariants"]
     assert len(logged) == 1 and all(path in logged[0] for path in paths(gone))  # to invalidate by hand
+
+
+def test_a_file_saved_through_the_field_file_is_read_so_its_urls_change(
+    presets, source, django_capture_on_commit_callbacks
+):
+    """``source.file.save(name, content)`` (code, not a form) replaces the bytes at the same name: the row
+    describes the new bytes, the tags emit new URLs, and the old version's variants are removed."""
+    storage = conf.source_storage
+    old_url = variant_url(source, "md")
+    old = served(source.key, None, SourceVersion.from_sha256(source.sha256))
+    for key in old:
+        storage.save(key, ContentFile(b"x"))
+    new = images.jpeg(300, 400)
+    storage.delete(source.key)  # the name stays the same, as with S3Storage's overwrite
+
+    with django_capture_on_commit_callbacks(execute=True):
+        source.file.save("photo.jpg", ContentFile(new))
+
+    source.refresh_from_db()
+    assert source.key == "images/photo.jpg" and SourceVersion.from_sha256(source.sha256).matches(new)
+    assert (source.width, source.height, source.bytes) == (300, 400, len(new))
+    assert variant_url(source, "md") != old_url
+    assert [key for key in old if storage.exists(key)] == []
+
+
+def test_an_image_fields_old_variants_go_and_its_original_stays_as_django_leaves_it(
+    presets, django_capture_on_commit_callbacks
+):
+    """A VariantImageField replaced at the same name, then its row deleted: the variants of each old version are
+    removed once the transaction commits; the original file stays (Django never deletes a file field's files)."""
+    from tests.testapp.models import Photo
+
+    storage = conf.source_storage
+    photo = Photo()
+    with django_capture_on_commit_callbacks(execute=True):
+        photo.image.save("own.jpg", ContentFile(images.jpeg(80, 60)))
+    first = served(photo.image.name, None, SourceVersion.from_sha256(photo.sha256))
+    for key in first:
+        storage.save(key, ContentFile(b"x"))
+
+    storage.delete(photo.image.name)  # the new file takes the same name, as with S3Storage's overwrite
+    with django_capture_on_commit_callbacks(execute=True):
+        photo.image.save("own.jpg", ContentFile(images.jpeg(60, 80)))
+    assert photo.image.name == "images/own.jpg"
+    assert [key for key in first if storage.exists(key)] == []
+    second = served(photo.image.name, SourceVersion.from_sha256(photo.sha256))
+    for key in second:
+        storage.save(key, ContentFile(b"x"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        photo.title = "renamed"
+        photo.save()  # the file did not change: nothing removed
+    assert all(storage.exists(key) for key in second)
+    with django_capture_on_commit_callbacks(execute=True):
+        photo.delete()
+    assert [key for key in second if storage.exists(key)] == []
+    assert storage.exists("images/own.jpg")
