@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 
 from imagevariants import publishing
-from imagevariants.models import VariantPreset
+from imagevariants.models import SourceImage, VariantPreset
 from tests import images
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -116,7 +116,8 @@ def test_editor_designs_a_preset_and_sees_its_variants(page, tmp_path):
 
     # Load one of its variants: it decodes and has the preset's width.
     url = page.locator(".iv-variants tr:has(td:text-is('hero')) a").first.get_attribute("href")
-    assert f"/_v/hero.{hero.fingerprint}/" in url
+    upload = SourceImage.objects.get(file__endswith="upload.jpg")
+    assert f"/_v/hero.{hero.fingerprint}.c{upload.sha256[:12]}/" in url  # the uploaded content's version
     width = page.evaluate(
         """async (url) => { const img = new Image(); img.src = url; await img.decode(); return img.naturalWidth; }""",
         url,
