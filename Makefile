@@ -1,9 +1,12 @@
 # Everything a newcomer needs: `make demo` sets up and serves the example site, `make test` runs the suite.
+# `make mutation` runs mutmut over the edge, the local edge, variants, publishing and deploy (one worker; hours:
+# results are kept in mutants/ and a rerun only tests what is new or changed), then writes mutation-report.md.
+# MUTANTS='imagevariants.edge.keys*' limits a run to the mutants whose names match.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint setup lambda-pillow
+.PHONY: demo test lint setup lambda-pillow mutation
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -31,3 +34,12 @@ test: setup lambda-pillow
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+$(VENV)/.mutation-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[test,mutation]"
+	touch $@
+
+mutation: setup lambda-pillow $(VENV)/.mutation-installed
+	$(BIN)/mutmut run --max-children 1 $(MUTANTS)
+	$(BIN)/python scripts/mutation_report.py > mutation-report.md
+	@echo "Wrote mutation-report.md"

@@ -164,7 +164,7 @@ def _nosniff(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         except LambdaRuleViolation:
             raise  # a bug of the handler's: let it show as one
         except Exception:  # the storage failing (an S3 outage): a short uncached 503, never the site's 500 page
-            logger.exception("The local edge could not answer %s", request.path)
+            logger.exception("The local edge could not answer %s", request.path)  # pragma: no mutate
             response = _text(503, "Service Unavailable", "no-store")
             response.headers["Retry-After"] = str(RETRY_AFTER)
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -207,7 +207,7 @@ def _stored(storage: Storage, key: str, spec: Spec, document: Document) -> HttpR
     fmt = image_format(file)
     if fmt is None or (spec.format is not None and fmt != spec.format):
         file.close()
-        logger.warning("Not serving %r: its bytes are not the preset's output format.", key)
+        logger.warning("Not serving %r: its bytes are not the preset's output format.", key)  # pragma: no mutate
         return _not_found(document)
     served = FileResponse(file, content_type=CONTENT_TYPES[fmt])
     served.headers["Cache-Control"] = document.cache_control["variant"]

@@ -95,7 +95,7 @@ def candidate(source: object, preset: str, fmt: str | None = None) -> Candidate:
 def _or_original(exc: UnknownPreset, source: object) -> str:
     if settings.DEBUG:
         raise exc
-    logger.warning("%s Falling back to the original's URL.", exc)
+    logger.warning("%s Falling back to the original's URL.", exc)  # pragma: no mutate
     return original_url(source)
 
 
@@ -103,7 +103,7 @@ def _nothing(source: object, what: str) -> bool:
     """Whether there is no image to render (None, an empty field): the tags then render nothing, with a warning."""
     if not is_empty(source):
         return False
-    logger.warning("No image for %s (%r): nothing rendered.", what, source)
+    logger.warning("No image for %s (%r): nothing rendered.", what, source)  # pragma: no mutate
     return True
 
 
