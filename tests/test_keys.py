@@ -5,7 +5,7 @@ from urllib.parse import quote
 import pytest
 
 from imagevariants.edge.errors import BadKey
-from imagevariants.edge.keys import build_key, decode_uri, parse_key, parse_seed_alias, url_path
+from imagevariants.edge.keys import SeedAlias, build_key, decode_uri, parse_key, parse_seed_alias, url_path
 from imagevariants.edge.presets import Document, Spec
 
 NAMES = [
@@ -93,6 +93,30 @@ def test_hostile_uris_are_refused(uri):
         decode_uri(uri)
 
 
+@pytest.mark.parametrize(
+    "uri, reason",
+    [
+        ("images/no-leading-slash.jpg", "URI does not start with a slash"),
+        ("/images%2Fx.jpg", "percent-encoded slash in URI"),
+        ("/images%5cx.jpg", "percent-encoded slash in URI"),
+        ("/images/%ff%fe.jpg", "URI is not UTF-8"),
+        ("/", "empty or over-long key"),
+        ("/images/a%7Fb.jpg", "control character in key"),
+        ("//images/x.jpg", "empty path segment or backslash in key"),  # a key that begins with a slash
+        ("/images//x.jpg", "empty path segment or backslash in key"),
+        ("/images\\x.jpg", "empty path segment or backslash in key"),
+        ("/images/./x.jpg", "dot segment in key"),
+        ("/images/../x.jpg", "dot segment in key"),
+        ("/images/" + "a" * 256, "a path segment is over 255 bytes"),
+    ],
+)
+def test_each_hostile_uri_is_refused_by_the_check_that_names_it(uri, reason):
+    """The reason is what the edge logs: it must name the check that fired, so each check is known to hold."""
+    with pytest.raises(BadKey) as refused:
+        decode_uri(uri)
+    assert str(refused.value) == reason
+
+
 def test_keys_that_are_not_variants():
     assert parse_key("images/test.jpg", "_v/") is None
     assert parse_key("_v/md/images/test.jpg", "_v/") is None  # no fingerprint
@@ -121,3 +145,7 @@ def test_seed_alias():
     assert parse_seed_alias("images/my-photo.png", names) is None
     assert parse_seed_alias("images/-sm.png", names) is None
     assert parse_seed_alias("images/test-sm", names) is None
+    assert parse_seed_alias("images/test-sm.", names) is None  # no extension
+    assert parse_seed_alias("images/.png", names) is None  # no stem
+    # The preset is what follows the last hyphen: hyphens in the name stay in the source.
+    assert parse_seed_alias("images/my-best-photo-lg.jpg", names) == SeedAlias("lg", "images/my-best-photo.jpg")
