@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import storages
 from django.urls import NoReverseMatch, reverse
 
 from . import conf
@@ -36,11 +37,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                     id="imagevariants.E002",
                 )
             )
-        if not options["BUCKET"]:
+        if not options["BUCKET"] and not _storage_bucket(options["STORAGE"]):
             messages.append(
                 Warning(
                     "No S3 bucket configured for the edge.",
-                    hint="Set IMAGEVARIANTS['BUCKET'] or AWS_STORAGE_BUCKET_NAME.",
+                    hint="Set IMAGEVARIANTS['BUCKET'], AWS_STORAGE_BUCKET_NAME or the storage's bucket_name option.",
                     id="imagevariants.W001",
                 )
             )
@@ -114,6 +115,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 )
             )
     return messages
+
+
+def _storage_bucket(alias: Any) -> str | None:
+    """The bucket the sources' storage names: ``bucket_name`` in its STORAGES OPTIONS, else on its instance."""
+    config = settings.STORAGES.get(alias) if isinstance(alias, str) else None
+    if not isinstance(config, dict):
+        return None  # E006
+    bucket = (config.get("OPTIONS") or {}).get("bucket_name")
+    if bucket:
+        return str(bucket)
+    try:
+        bucket = getattr(storages[alias], "bucket_name", None)
+    except Exception:  # a storage that cannot be made here is not this check's to report
+        return None
+    return str(bucket) if bucket else None
 
 
 def _local_edge_mounted() -> bool:

@@ -29,9 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "UPLOAD_TO": "images/",
     # More key prefixes the edge may read sources under (a project's own upload folders): ["uploads/"].
     "SOURCE_PREFIXES": (),
-    # Deployment of the edge function.
-    "FUNCTION_NAME": "imagevariants-edge",
-    "ROLE_NAME": "imagevariants-edge",
+    # Deployment of the edge function. Empty names: this site's own, imagevariants-edge-<bucket or distribution id>.
+    "FUNCTION_NAME": "",
+    "ROLE_NAME": "",
     "DISTRIBUTION_ID": "",
     "REGION": "us-east-1",
     "RUNTIME": "python3.12",

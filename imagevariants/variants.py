@@ -25,6 +25,10 @@ class UnknownPreset(LookupError):
     """A template asked for a preset (or a format of it) that the edge does not serve."""
 
 
+class NothingPublished(UnknownPreset):
+    """No presets are published to the CDN yet: the tags fall back to the originals, even with DEBUG on."""
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One variant of one source: its URL and its output size when the source's size is known."""
@@ -62,7 +66,7 @@ def original_url(source: object) -> str:
 def _document() -> Document:
     document = published_document()
     if document is None:
-        raise UnknownPreset("No presets are published yet: run `manage.py deploy_edge`.")
+        raise NothingPublished("No presets are published yet: run `manage.py deploy_edge`.")
     return document
 
 
@@ -93,7 +97,7 @@ def candidate(source: object, preset: str, fmt: str | None = None) -> Candidate:
 
 
 def _or_original(exc: UnknownPreset, source: object) -> str:
-    if settings.DEBUG:
+    if settings.DEBUG and not isinstance(exc, NothingPublished):  # before the first deploy, pages still render
         raise exc
     logger.warning("%s Falling back to the original's URL.", exc)  # pragma: no mutate
     return original_url(source)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import FileSystemStorage
 from django.test import override_settings
 
 import imagevariants.checks
@@ -139,3 +140,25 @@ def test_pillow_without_avif_warns(monkeypatch):
     real = features.check
     monkeypatch.setattr(features, "check", lambda name: False if name == "avif" else real(name))
     assert ids() == ["imagevariants.W002"]
+
+
+class BucketStorage(FileSystemStorage):
+    """A storage that names its bucket itself, as a django-storages subclass may."""
+
+    bucket_name = "media-from-class"
+
+
+@pytest.mark.parametrize(
+    "storage",
+    [
+        {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {"bucket_name": "media"}},
+        {"BACKEND": "tests.test_settings_checks.BucketStorage"},
+    ],
+)
+def test_a_bucket_named_by_the_storage_is_enough(storage):
+    """W001 reads the bucket where django-storages takes it: the storage's OPTIONS, or the storage itself."""
+    storages = {"media": storage, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}
+    options = {"CDN_URL": CDN, "STORAGE": "media"}
+    assert ids(options, ROOT_URLCONF="tests.urls_without_edge", STORAGES=storages) == []
+    # The default storage names no bucket: the warning stays when the sources live there.
+    assert ids({"CDN_URL": CDN}, ROOT_URLCONF="tests.urls_without_edge", STORAGES=storages) == ["imagevariants.W001"]

@@ -41,8 +41,9 @@ def test_variant_url_on_the_local_edge(presets, source):
 def test_variant_url_with_a_cdn_uses_the_published_presets(presets, source):
     with override_settings(IMAGEVARIANTS=CDN):
         # Nothing deployed to CloudFront yet: the tags never emit an URL the edge cannot serve.
-        with pytest.raises(UnknownPreset, match="deploy_edge"), override_settings(DEBUG=True):
-            render('{% variant_url s "md" %}', s=source)
+        with override_settings(DEBUG=True):
+            original = "https://d111111abcdef8.cloudfront.net/images/photo.jpg"
+            assert render('{% variant_url s "md" %}', s=source) == original
         publishing.record(
             publishing.draft_document(), EdgeDeployment.Target.CLOUDFRONT, status=EdgeDeployment.Status.SUCCEEDED
         )
@@ -53,6 +54,26 @@ def test_variant_url_with_a_cdn_uses_the_published_presets(presets, source):
         presets["md"].save()
         publishing.forget()
         assert render('{% variant_url s "md" %}', s=source) == published
+
+
+def test_before_the_first_deploy_pages_render_the_originals_under_debug(presets, source, settings, caplog):
+    """A CDN configured and nothing deployed to it yet: originals and a warning, not an error page under DEBUG."""
+    settings.DEBUG = True
+    original = "https://d111111abcdef8.cloudfront.net/images/photo.jpg"
+    with override_settings(IMAGEVARIANTS=CDN), caplog.at_level(logging.WARNING, logger="imagevariants"):
+        assert render('{% variant_url s "md" %}', s=source) == original
+        assert render('{% srcset s "sm md" %}', s=source) == original
+        html = render('{% picture s "sm md" alt="x" %}', s=source)
+        assert html.startswith(f'<img src="{original}" alt="x"') and 'width="800"' in html
+        assert len([r for r in caplog.records if "No presets are published yet" in r.getMessage()]) == 3
+        assert "deploy_edge" in caplog.text
+        publishing.record(
+            publishing.draft_document(), EdgeDeployment.Target.CLOUDFRONT, status=EdgeDeployment.Status.SUCCEEDED
+        )
+        publishing.forget()
+        assert render('{% variant_url s "md" %}', s=source).startswith("https://d111111abcdef8.cloudfront.net/_v/md.")
+        with pytest.raises(UnknownPreset, match="'huge'"):  # once something is published, still an error
+            render('{% variant_url s "huge" %}', s=source)
 
 
 def test_originals_through_the_cdn_are_percent_encoded(presets):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -62,7 +63,14 @@ class Options:
             runtime=conf.get("RUNTIME"),
             memory=conf.get("MEMORY_MB"),
         )
-        return replace(options, **{k: v for k, v in overrides.items() if v is not None})
+        options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
+        site = options.bucket or options.distribution_id
+        if not site:
+            return options
+        function_name, role_name = aws.site_names(site)  # names of this site's own unless given
+        return replace(
+            options, function_name=options.function_name or function_name, role_name=options.role_name or role_name
+        )
 
 
 @dataclass
@@ -126,7 +134,9 @@ def publish(
         bundle = _build(current.document, options.runtime)
         report(f"Bundle: {bundle.size / 1e6:.1f} MB, sha256 {bundle.sha256}")
         previous = current.previous
-        if _up_to_date(previous, current.document, bundle, options):
+        if _up_to_date(previous, current.document, bundle, options) and _still_up_to_date(
+            options, current.document, report
+        ):
             _release(deployment)
             report(f"Up to date: the live deployment ({previous.function_arn}) already serves these presets.")
             return previous
@@ -193,9 +203,13 @@ def _dry_run(options: Options, report: Report) -> EdgeDeployment | None:
         report(_busy(holder))
     if _up_to_date(current.previous, current.document, bundle, options):
         report(f"Up to date: the live deployment ({current.previous.function_arn}) already serves these presets.")
+        report(f"Would check role {options.role_name}'s policies and rewrite any that changed.")
         return current.previous
-    for line in _calls(options, current.document):
+    lines, refusals = _calls(options, current.document)
+    for line in lines:
         report(line)
+    if refusals:
+        raise DeployError(refusals[0])
     return None
 
 
@@ -205,7 +219,32 @@ def _up_to_date(previous: EdgeDeployment | None, document: Document, bundle: Bun
         and previous.document_sha256 == document.sha256
         and previous.bundle_sha256 == bundle.sha256
         and previous.distribution_id == options.distribution_id
+        and _function_name(previous.function_arn) == options.function_name
     )
+
+
+def _function_name(arn: str) -> str:
+    """The function name of a (versioned) Lambda ARN: ``arn:aws:lambda:region:account:function:NAME:VERSION``."""
+    return arn.split(":")[6] if arn.count(":") >= 6 else ""
+
+
+def _still_up_to_date(options: Options, document: Document, report: Report) -> bool:
+    """On the "Up to date" path: the live function must still be this site's, running ``options.role_name``, whose
+    policies are checked and repaired. False (a full deployment follows) when the function is missing or runs
+    another role."""
+    clients = aws.clients()
+    site, policy = _site_policy(clients, document, options)
+    live = aws.claim_function(clients["lambda"], clients["iam"], options.function_name, site)
+    if live is None or live.role_name != options.role_name:
+        why = "does not exist" if live is None else f"runs role {live.role_name}, not {options.role_name}"
+        report(f"Function {options.function_name} {why}: deploying it again.")
+        return False
+    aws.ensure_role(
+        clients["iam"], options.role_name, policy, site, detach_foreign=options.detach_foreign_policies, report=report
+    )
+    if live.adopt:
+        aws.tag_function(clients["lambda"], live, site, report)
+    return True
 
 
 # -- the lock ---------------------------------------------------------------------------------------------------
@@ -421,16 +460,27 @@ def _has_association(behaviour: dict[str, Any], function_name: str) -> bool:
     )
 
 
-def _upload(clients: dict[str, Any], bundle: Bundle, document: Document, options: Options, report: Report) -> str:
-    """The role with its policy, the function with the bundle, a published version. Returns its ARN."""
+def _site_policy(clients: dict[str, Any], document: Document, options: Options) -> tuple[aws.Site, dict[str, Any]]:
+    """This site (its bucket and distribution) and the role policy it needs, from the distribution's origin."""
     config = aws.get_config(clients["cloudfront"], options.distribution_id).config
     origin = aws.s3_origin(config, document.prefix)
-    bucket = options.bucket or origin.bucket
-    policy = aws.role_policy(bucket, origin.key_prefix, document.prefix, options.function_name, document.sources)
+    site = aws.Site(options.bucket or origin.bucket, options.distribution_id)
+    policy = aws.role_policy(site.bucket, origin.key_prefix, document.prefix, options.function_name, document.sources)
+    return site, policy
+
+
+def _upload(clients: dict[str, Any], bundle: Bundle, document: Document, options: Options, report: Report) -> str:
+    """The role with its policy, the function with the bundle, a published version. Returns its ARN.
+
+    A role or a function that serves another site is refused before anything is changed."""
+    site, policy = _site_policy(clients, document, options)
     report(f"Role {options.role_name}: inline policy {aws.POLICY_NAME}:\n{json.dumps(policy, indent=2)}")
+    live = aws.claim_function(clients["lambda"], clients["iam"], options.function_name, site)
     role_arn = aws.ensure_role(
-        clients["iam"], options.role_name, policy, detach_foreign=options.detach_foreign_policies, report=report
+        clients["iam"], options.role_name, policy, site, detach_foreign=options.detach_foreign_policies, report=report
     )
+    if live is not None and live.adopt:
+        aws.tag_function(clients["lambda"], live, site, report)
     description = f"imagevariants presets {document.sha256[:12]} bundle {bundle.sha256[:12]}"
     arn = aws.publish_function(
         clients["lambda"],
@@ -440,6 +490,7 @@ def _upload(clients: dict[str, Any], bundle: Bundle, document: Document, options
         memory=options.memory,
         zip_bytes=bundle.data,
         description=description,
+        tags=site.tags(),
     )
     report(f"Published {arn} (code {aws.code_sha256(bundle.data)}).")
     return arn
@@ -447,29 +498,95 @@ def _upload(clients: dict[str, Any], bundle: Bundle, document: Document, options
 
 def _attach(clients: dict[str, Any], arn: str, document: Document, options: Options, report: Report) -> None:
     """The version on the variant behaviour, and on the default one when asked or when it already runs this
-    function there (for seed-style URLs), so no behaviour keeps an older version."""
+    function, or the live deployment's under its former name, there (for seed-style URLs), so no behaviour keeps
+    an older version."""
+    previous = publishing.last_deployment(EdgeDeployment.Target.CLOUDFRONT)
+    former = _function_name(previous.function_arn) if previous else ""
+    names = {options.function_name, former} - {""}
 
     def change(config: dict[str, Any]) -> dict[str, Any]:
-        seed = options.seed_urls or _has_association(config["DefaultCacheBehavior"], options.function_name)
+        default = config["DefaultCacheBehavior"]
+        seed = options.seed_urls or any(_has_association(default, name) for name in names)
         return aws.associated(config, document.prefix, arn, seed)
 
     aws.update_distribution(clients["cloudfront"], options.distribution_id, change)
     report(f"Distribution {options.distribution_id}: origin-response on {document.prefix}* -> {arn}.")
+    if former and former != options.function_name:
+        report(
+            f"Function {options.function_name} replaces {former} here: delete {former} and its role once no"
+            " distribution runs it."
+        )
 
 
-def _calls(options: Options, document: Document) -> list[str]:
+def _calls(options: Options, document: Document) -> tuple[list[str], list[str]]:
+    """The calls a deployment would make, from what AWS holds now (read with Get and List calls only), and the
+    reasons it would be refused. DeployError when the distribution cannot be read."""
+    clients = aws.clients()
+    try:
+        return _survey(clients, options, document)
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(aws.explain(exc)) from None
+
+
+def _survey(clients: dict[str, Any], options: Options, document: Document) -> tuple[list[str], list[str]]:
+    pattern, refusals = f"{document.prefix}*", list[str]()
+    config = aws.get_config(clients["cloudfront"], options.distribution_id).config
+    behaviour = aws.find_behaviour(config, document.prefix)
+    target = (behaviour or config["DefaultCacheBehavior"])["TargetOriginId"]
+    try:
+        origin = aws.s3_origin(config, document.prefix)
+    except DeployError as exc:
+        refusals.append(str(exc))
+        origin_line, bucket = f"origin {target} is not an S3 bucket: refused", options.bucket
+    else:
+        origin_line = f"origin {target} is S3 bucket {origin.bucket}" + (
+            f" under {origin.key_prefix}" if origin.key_prefix else ""
+        )
+        bucket = options.bucket or origin.bucket
+        if bucket != origin.bucket:
+            origin_line += f" (the role's policy names bucket {bucket}, from BUCKET or --bucket)"
+    name = options.role_name
+    try:
+        clients["iam"].get_role(RoleName=name)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
+            raise
+        role_line = f"role {name} does not exist: CreateRole, PutRolePolicy {aws.POLICY_NAME}"
+    else:
+        foreign = aws.foreign_policies(clients["iam"], name)
+        role_line = f"role {name} exists"
+        if foreign and not options.detach_foreign_policies:  # as aws.ensure_role refuses it
+            role_line += f" with other policies ({', '.join(foreign.names())}): refused"
+            refusals.append(
+                f"Role {name!r} has policies beyond {aws.POLICY_NAME!r} that the function would also get"
+                f" ({', '.join(foreign.names())}): detach them in IAM, run again with --detach-foreign-policies"
+                " to have them removed, or give another --role-name."
+            )
+        else:
+            detach = "".join(f"DetachRolePolicy {arn}, " for arn in foreign.managed)
+            detach += "".join(f"DeleteRolePolicy {policy}, " for policy in foreign.inline)
+            role_line += f": {detach}UpdateAssumeRolePolicy, PutRolePolicy {aws.POLICY_NAME}"
+    function = options.function_name
+    try:
+        clients["lambda"].get_function(FunctionName=function)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        function_line = f"function {function} does not exist: CreateFunction"
+    else:
+        function_line = f"function {function} exists: UpdateFunctionCode + UpdateFunctionConfiguration"
+    seed = options.seed_urls or _has_association(config["DefaultCacheBehavior"], function)
     return [
-        "Would call (nothing is changed by a dry run):",
-        f"  iam: GetRole {options.role_name}, CreateRole if missing, else ListAttachedRolePolicies +"
-        " ListRolePolicies (other policies refused"
-        + (", detached" if options.detach_foreign_policies else "")
-        + f"), PutRolePolicy {aws.POLICY_NAME}",
-        f"  lambda (us-east-1): GetFunction {options.function_name}, CreateFunction or UpdateFunctionCode"
-        f" + UpdateFunctionConfiguration ({options.runtime}, {options.memory} MB, x86_64), PublishVersion"
+        "Would call (nothing is changed by a dry run; AWS was only read):",
+        f"  cloudfront: distribution {options.distribution_id}: "
+        + (f"behaviour {pattern}" if behaviour else f"no {pattern} behaviour yet, made from the default one")
+        + f", {origin_line}",
+        f"  iam: {role_line}" + (f" (on bucket {bucket})" if bucket else ""),
+        f"  lambda (us-east-1): {function_line} ({options.runtime}, {options.memory} MB, x86_64), PublishVersion"
         " (with the bundle's CodeSha256)",
-        f"  cloudfront: GetDistributionConfig {options.distribution_id}, UpdateDistribution (IfMatch) with"
-        f" origin-response on {document.prefix}*" + (" and the default behaviour" if options.seed_urls else ""),
-    ]
+        f"  cloudfront: UpdateDistribution {options.distribution_id} (IfMatch) with origin-response on {pattern}"
+        + (" and the default behaviour" if seed else ""),
+    ], refusals
 
 
 def _finish(deployment: EdgeDeployment, status: str, error: str = "", note: str = "") -> bool:

@@ -10,6 +10,7 @@ import base64
 import copy
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ LAMBDA_REGION = "us-east-1"
 HANDLER = "imagevariants.edge.handler.handler"
 POLICY_NAME = "imagevariants-edge"
 EVENT_TYPE = "origin-response"
+#: Tags on the role and the function the deployer made or adopted: the site they serve.
+TAG_BUCKET = "imagevariants:bucket"
+TAG_DISTRIBUTION = "imagevariants:distribution"
 TRUST_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -50,6 +54,71 @@ def explain(exc: Exception) -> str:
         error = exc.response.get("Error", {})
         return f"AWS refused {exc.operation_name}: {error.get('Code', '')}: {error.get('Message', '')}".strip()
     return f"AWS call failed: {exc}"
+
+
+def site_names(site: str) -> tuple[str, str]:
+    """The default (function, role) names of a site (its bucket or distribution id): ``imagevariants-edge-<site>``
+    in the characters each allows, at most 64 long (a long one ends in a hash of the site, so it stays unique)."""
+    return _site_name(site, r"[^A-Za-z0-9_-]"), _site_name(site, r"[^A-Za-z0-9_+=,.@-]")
+
+
+def _site_name(site: str, disallowed: str) -> str:
+    name = re.sub(disallowed, "-", f"imagevariants-edge-{site}")
+    if len(name) > 64:
+        name = f"{name[:55]}-{hashlib.sha256(site.encode()).hexdigest()[:8]}"
+    return name
+
+
+@dataclass(frozen=True)
+class Site:
+    """What a role or a function serves, as tagged on it: the bucket and the distribution of one site."""
+
+    bucket: str
+    distribution_id: str
+
+    def tags(self) -> dict[str, str]:
+        return {TAG_BUCKET: self.bucket, TAG_DISTRIBUTION: self.distribution_id}
+
+    def claim(self, kind: str, name: str, tags: dict[str, str], buckets: set[str], setting: str) -> bool:
+        """DeployError when the resource serves another site; True when it carries no tag of ours yet (to adopt).
+
+        An untagged resource (an earlier release's) is adopted unless its policy grants another bucket.
+        """
+        bucket, distribution = tags.get(TAG_BUCKET), tags.get(TAG_DISTRIBUTION)
+        others = sorted(buckets - {self.bucket}) if bucket is None else [bucket] if bucket != self.bucket else []
+        if others:
+            raise DeployError(
+                f"{kind} {name!r} serves bucket {others[0]!r}, not {self.bucket!r}: set {setting} to a name of"
+                " this site's own."
+            )
+        if distribution and distribution != self.distribution_id:
+            raise DeployError(
+                f"{kind} {name!r} serves distribution {distribution} (bucket {bucket or self.bucket!r}), not"
+                f" {self.distribution_id}: set {setting} to a name of this site's own."
+            )
+        return bucket is None or distribution is None
+
+
+def policy_buckets(policy: dict[str, Any] | None) -> set[str]:
+    """The buckets the S3 resources of a policy document name."""
+    buckets: set[str] = set()
+    for statement in (policy or {}).get("Statement", []):
+        resources = statement.get("Resource", [])
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if resource.startswith("arn:aws:s3:::"):
+                buckets.add(resource.removeprefix("arn:aws:s3:::").split("/", 1)[0])
+    return buckets
+
+
+def inline_policy(iam: Any, role_name: str) -> dict[str, Any] | None:
+    """The role's ``imagevariants-edge`` inline policy, None when the role or the policy does not exist."""
+    try:
+        document = iam.get_role_policy(RoleName=role_name, PolicyName=POLICY_NAME)["PolicyDocument"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
+            raise
+        return None
+    return json.loads(document) if isinstance(document, str) else document
 
 
 def clients() -> dict[str, Any]:
@@ -188,19 +257,23 @@ def ensure_role(
     iam: Any,
     role_name: str,
     policy: dict[str, Any],
+    site: Site,
     *,
     detach_foreign: bool = False,
     report: Callable[[str], None] = lambda line: None,
 ) -> str:
-    """Create the execution role when missing; (re)write its inline policy. Returns the role ARN.
+    """Create the execution role (tagged with ``site``) when missing; check its trust and inline policies and
+    rewrite each one that differs, saying so. Returns the role ARN.
 
-    An existing role that carries other policies (attached managed ones such as AmazonS3FullAccess, or other
-    inline ones) is refused before anything is changed, unless ``detach_foreign``: then they are removed, so the
-    function has exactly the inline policy's permissions.
+    An existing role that serves another site (by its tags or, untagged, by its policy's bucket) is refused, and so
+    is one that carries other policies (attached managed ones such as AmazonS3FullAccess, or other inline ones),
+    before anything is changed, unless ``detach_foreign``: then they are removed, so the function has exactly the
+    inline policy's permissions.
     """
     try:
+        current: dict[str, Any] | None = None
         try:
-            arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
+            role = iam.get_role(RoleName=role_name)["Role"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
                 raise
@@ -208,8 +281,13 @@ def ensure_role(
                 RoleName=role_name,
                 AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
                 Description="Runs the django-imagevariants Lambda@Edge function",
+                Tags=[{"Key": key, "Value": value} for key, value in site.tags().items()],
             )["Role"]["Arn"]
         else:
+            arn = role["Arn"]
+            current = inline_policy(iam, role_name)
+            tags = {tag["Key"]: tag["Value"] for tag in role.get("Tags", [])}
+            adopt = site.claim("Role", role_name, tags, policy_buckets(current), "ROLE_NAME (--role-name)")
             foreign = foreign_policies(iam, role_name)
             if foreign and not detach_foreign:
                 raise DeployError(
@@ -217,17 +295,65 @@ def ensure_role(
                     f" ({', '.join(foreign.names())}): detach them in IAM, run again with --detach-foreign-policies"
                     " to have them removed, or give another --role-name."
                 )
+            if adopt:
+                iam.tag_role(RoleName=role_name, Tags=[{"Key": k, "Value": v} for k, v in site.tags().items()])
+                report(f"Role {role_name}: tagged as serving bucket {site.bucket} on {site.distribution_id}.")
             for policy_arn in foreign.managed:
                 iam.detach_role_policy(RoleName=role_name, PolicyArn=policy_arn)
                 report(f"Role {role_name}: detached {policy_arn}.")
             for name in foreign.inline:
                 iam.delete_role_policy(RoleName=role_name, PolicyName=name)
                 report(f"Role {role_name}: deleted inline policy {name}.")
-            iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(TRUST_POLICY))
-        iam.put_role_policy(RoleName=role_name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
+            if role.get("AssumeRolePolicyDocument") != TRUST_POLICY:
+                iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(TRUST_POLICY))
+                report(f"Role {role_name}: trust policy rewritten to trust Lambda and Lambda@Edge.")
+        if current == policy:
+            report(f"Role {role_name}: inline policy {POLICY_NAME} checked, as expected.")
+        else:
+            iam.put_role_policy(RoleName=role_name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
+            if current is not None:
+                report(f"Role {role_name}: inline policy {POLICY_NAME} differed and was rewritten.")
     except (ClientError, BotoCoreError) as exc:
         raise DeployError(explain(exc)) from None
     return arn
+
+
+@dataclass
+class LiveFunction:
+    """An existing function of this site's, as GetFunction gave it."""
+
+    arn: str  # unqualified
+    role_name: str
+    adopt: bool  # untagged: to be tagged as this site's once the role is checked
+
+
+def claim_function(lambda_: Any, iam: Any, name: str, site: Site) -> LiveFunction | None:
+    """The existing function ``name`` (None when missing), read only; DeployError when it serves another site.
+
+    An untagged one (an earlier release's) is adopted unless its role's inline policy names another bucket.
+    """
+    try:
+        try:
+            function = lambda_.get_function(FunctionName=name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            return None
+        configuration, tags = function["Configuration"], function.get("Tags") or {}
+        role_name = configuration["Role"].rsplit("/", 1)[-1]
+        buckets = set() if TAG_BUCKET in tags else policy_buckets(inline_policy(iam, role_name))
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(explain(exc)) from None
+    adopt = site.claim("Function", name, tags, buckets, "FUNCTION_NAME (--function-name)")
+    return LiveFunction(configuration["FunctionArn"], role_name, adopt)
+
+
+def tag_function(lambda_: Any, function: LiveFunction, site: Site, report: Callable[[str], None]) -> None:
+    try:
+        lambda_.tag_resource(Resource=function.arn, Tags=site.tags())
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(explain(exc)) from None
+    report(f"Function {function.arn}: tagged as serving bucket {site.bucket} on {site.distribution_id}.")
 
 
 def _retry(call: Callable[[], Any], attempts: int, delay: float) -> Any:
@@ -257,6 +383,7 @@ def publish_function(
     memory: int,
     zip_bytes: bytes,
     description: str,
+    tags: dict[str, str] | None = None,
     role_delay: float = 5.0,
 ) -> str:
     """Create or update the function in us-east-1 and publish a numbered version of exactly ``zip_bytes``.
@@ -280,6 +407,7 @@ def publish_function(
                     PackageType="Zip",
                     Publish=False,
                     Description=description,
+                    Tags=tags or {},
                     **settings,
                 ),
                 attempts=12,

@@ -58,22 +58,22 @@ def test_first_deploy(presets, distribution, recorder):
     output = deploy()
     deployment = EdgeDeployment.objects.get(target="cloudfront")
     assert deployment.status == "succeeded" and deployment.error == ""
-    assert deployment.function_arn.endswith(":function:imagevariants-edge:1")
+    assert deployment.function_arn.endswith(":function:imagevariants-edge-media:1")
     assert deployment.distribution_id == distribution and len(deployment.bundle_sha256) == 64
     assert "+ md:" in output and "Published" in output and deployment.function_arn in output
 
     # The role trusts both Lambda services, may read only under the source prefixes and write only under the
     # variant prefix.
     iam = boto3.client("iam", region_name="us-east-1")
-    trust = iam.get_role(RoleName="imagevariants-edge")["Role"]["AssumeRolePolicyDocument"]
+    trust = iam.get_role(RoleName="imagevariants-edge-media")["Role"]["AssumeRolePolicyDocument"]
     assert set(trust["Statement"][0]["Principal"]["Service"]) == {"lambda.amazonaws.com", "edgelambda.amazonaws.com"}
-    policy = iam.get_role_policy(RoleName="imagevariants-edge", PolicyName="imagevariants-edge")["PolicyDocument"]
+    policy = iam.get_role_policy(RoleName="imagevariants-edge-media", PolicyName="imagevariants-edge")["PolicyDocument"]
     resources = {s["Sid"]: s["Resource"] for s in policy["Statement"]}
     assert resources["WriteVariantsOnly"] == "arn:aws:s3:::media/_v/*"
     assert resources["ReadSources"] == ["arn:aws:s3:::media/images/*"]
     assert '"WriteVariantsOnly"' in output  # the policy is printed
 
-    function = boto3.client("lambda", region_name="us-east-1").get_function(FunctionName="imagevariants-edge")
+    function = boto3.client("lambda", region_name="us-east-1").get_function(FunctionName="imagevariants-edge-media")
     configuration = function["Configuration"]
     assert (configuration["Runtime"], configuration["Handler"], configuration["Timeout"]) == (
         "python3.12",
@@ -112,7 +112,16 @@ def test_second_deploy_is_a_no_op(presets, distribution, recorder):
     output = deploy()
     assert "Up to date" in output
     assert EdgeDeployment.objects.filter(target="cloudfront").count() == 1
-    assert recorder.calls == []  # not even a read
+    # Only reads: the function and the role are checked (test_sites.py repairs a changed policy), nothing written.
+    assert set(recorder.names()) == {
+        "GetDistributionConfig",
+        "GetFunction",
+        "GetRole",
+        "GetRolePolicy",
+        "ListAttachedRolePolicies",
+        "ListRolePolicies",
+    }
+    assert "inline policy imagevariants-edge checked, as expected" in output
 
 
 def test_deploy_after_an_edit(presets, distribution, recorder):
@@ -141,11 +150,11 @@ def test_an_update_sends_the_whole_function_configuration(presets, distribution,
     recorder.calls.clear()
     deploy()
     deployment = EdgeDeployment.objects.filter(target="cloudfront").latest()
-    role_arn = boto3.client("iam", region_name="us-east-1").get_role(RoleName="imagevariants-edge")["Role"]["Arn"]
+    role_arn = boto3.client("iam", region_name="us-east-1").get_role(RoleName="imagevariants-edge-media")["Role"]["Arn"]
     [sent] = recorder.sent("UpdateFunctionConfiguration")
     description = sent.pop("Description")
     assert sent == {
-        "FunctionName": "imagevariants-edge",
+        "FunctionName": "imagevariants-edge-media",
         "Role": role_arn,
         "Runtime": "python3.12",
         "Handler": "imagevariants.edge.handler.handler",
@@ -165,7 +174,7 @@ def test_dry_run_mutates_nothing(presets, distribution, recorder):
     mutating = [n for n in recorder.names() if not n.startswith(("Get", "List"))]
     assert mutating == []
     with pytest.raises(ClientError, match="ResourceNotFound"):
-        boto3.client("lambda", region_name="us-east-1").get_function(FunctionName="imagevariants-edge")
+        boto3.client("lambda", region_name="us-east-1").get_function(FunctionName="imagevariants-edge-media")
 
 
 @pytest.mark.parametrize(

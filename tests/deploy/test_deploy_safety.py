@@ -181,7 +181,7 @@ def test_code_changed_by_someone_else_is_not_attached(presets, distribution, rec
     once_on(
         recorder,
         "PublishVersion",
-        lambda: lambda_.update_function_code(FunctionName="imagevariants-edge", ZipFile=other.getvalue()),
+        lambda: lambda_.update_function_code(FunctionName="imagevariants-edge-media", ZipFile=other.getvalue()),
     )
     recorder.calls.clear()
     with pytest.raises(CommandError, match="someone else changed the function") as excinfo:
@@ -324,12 +324,12 @@ def existing_role(managed: str = "", inline: str = "") -> None:
     from imagevariants.deploy.aws import TRUST_POLICY
 
     iam = boto3.client("iam", region_name="us-east-1")
-    iam.create_role(RoleName="imagevariants-edge", AssumeRolePolicyDocument=json.dumps(TRUST_POLICY))
+    iam.create_role(RoleName="imagevariants-edge-media", AssumeRolePolicyDocument=json.dumps(TRUST_POLICY))
     if managed:
-        iam.attach_role_policy(RoleName="imagevariants-edge", PolicyArn=managed)
+        iam.attach_role_policy(RoleName="imagevariants-edge-media", PolicyArn=managed)
     if inline:
         document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-        iam.put_role_policy(RoleName="imagevariants-edge", PolicyName=inline, PolicyDocument=json.dumps(document))
+        iam.put_role_policy(RoleName="imagevariants-edge-media", PolicyName=inline, PolicyDocument=json.dumps(document))
 
 
 @pytest.mark.parametrize(
@@ -345,7 +345,7 @@ def test_a_role_with_other_policies_is_refused(presets, distribution, recorder, 
     mutating = {"PutRolePolicy", "UpdateAssumeRolePolicy", "CreateFunction", "UpdateDistribution"}
     assert mutating.isdisjoint(recorder.names())  # refused before anything was changed
     iam = boto3.client("iam", region_name="us-east-1")
-    kept = iam.list_attached_role_policies(RoleName="imagevariants-edge")["AttachedPolicies"]
+    kept = iam.list_attached_role_policies(RoleName="imagevariants-edge-media")["AttachedPolicies"]
     assert [p["PolicyArn"] for p in kept] == ([managed] if managed else [])
     assert EdgeDeployment.objects.get(target="cloudfront").status == "failed"
 
@@ -354,8 +354,8 @@ def test_other_policies_are_removed_only_when_asked(presets, distribution, recor
     existing_role(S3_FULL_ACCESS, "legacy-s3")
     output = deploy("--detach-foreign-policies")
     iam = boto3.client("iam", region_name="us-east-1")
-    assert iam.list_attached_role_policies(RoleName="imagevariants-edge")["AttachedPolicies"] == []
-    assert iam.list_role_policies(RoleName="imagevariants-edge")["PolicyNames"] == ["imagevariants-edge"]
+    assert iam.list_attached_role_policies(RoleName="imagevariants-edge-media")["AttachedPolicies"] == []
+    assert iam.list_role_policies(RoleName="imagevariants-edge-media")["PolicyNames"] == ["imagevariants-edge"]
     assert f"detached {S3_FULL_ACCESS}" in output and "deleted inline policy legacy-s3" in output
     assert live().status == "succeeded"
 
@@ -370,10 +370,10 @@ def test_an_existing_roles_trust_policy_is_rewritten(presets, distribution, reco
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ],
     }
-    iam.create_role(RoleName="imagevariants-edge", AssumeRolePolicyDocument=json.dumps(lambda_only))
+    iam.create_role(RoleName="imagevariants-edge-media", AssumeRolePolicyDocument=json.dumps(lambda_only))
     deploy()
     [sent] = recorder.sent("UpdateAssumeRolePolicy")
-    assert sent["RoleName"] == "imagevariants-edge"
+    assert sent["RoleName"] == "imagevariants-edge-media"
     both = ["lambda.amazonaws.com", "edgelambda.amazonaws.com"]
     assert json.loads(sent["PolicyDocument"]) == {
         "Version": "2012-10-17",
@@ -381,7 +381,7 @@ def test_an_existing_roles_trust_policy_is_rewritten(presets, distribution, reco
     }
     names = recorder.names()
     assert names.index("UpdateAssumeRolePolicy") < names.index("CreateFunction")
-    trust = iam.get_role(RoleName="imagevariants-edge")["Role"]["AssumeRolePolicyDocument"]
+    trust = iam.get_role(RoleName="imagevariants-edge-media")["Role"]["AssumeRolePolicyDocument"]
     assert sorted(trust["Statement"][0]["Principal"]["Service"]) == sorted(both)
     assert live().status == "succeeded"
 

@@ -7,9 +7,11 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import conf, deploy, publishing
+from ...deploy import aws
 from ...deploy.bundle import BundleError, build, fetch_pillow
 
 
@@ -51,9 +53,13 @@ class Command(BaseCommand):
             help="Also attach the function to the default behaviour, for seed-style URLs such as images/a-sm.png.",
         )
         parser.add_argument("--distribution-id", help="CloudFront distribution (default: DISTRIBUTION_ID).")
-        parser.add_argument("--function-name", help="Lambda function name (default: FUNCTION_NAME).")
+        parser.add_argument(
+            "--function-name", help="Lambda function name (default: FUNCTION_NAME, else imagevariants-edge-<bucket>)."
+        )
         parser.add_argument("--bucket", help="S3 bucket of the sources (default: BUCKET, or the distribution's).")
-        parser.add_argument("--role-name", help="Execution role name (default: ROLE_NAME).")
+        parser.add_argument(
+            "--role-name", help="Execution role name (default: ROLE_NAME, else imagevariants-edge-<bucket>)."
+        )
         parser.add_argument("--runtime", help="Lambda runtime (default: RUNTIME, python3.12).")
         parser.add_argument("--poll-seconds", type=float, default=60, help="Seconds between status polls.")
 
@@ -83,6 +89,8 @@ class Command(BaseCommand):
             elif opts["bundle_only"]:
                 self._fetch_pillow(options.runtime)
                 self._bundle(Path(opts["bundle_only"]), options.runtime)
+            elif conf.local_mode() and options.distribution_id:  # a new user's first run: not a silent local publish
+                raise CommandError(_no_cdn_url(options.distribution_id))
             elif opts["rollback"]:
                 self._fetch_pillow(options.runtime)
                 deploy.rollback(by, options=options, report=self.stdout.write)
@@ -104,3 +112,16 @@ class Command(BaseCommand):
         deploy.check_bundle(bundle, self.stdout.write)
         path.write_bytes(bundle.data)
         self.stdout.write(f"Wrote {path}: {bundle.size / 1e6:.1f} MB, sha256 {bundle.sha256}")
+
+
+def _no_cdn_url(distribution_id: str) -> str:
+    """Refuse to publish locally when a distribution is named: CDN_URL, which switches the site to it, is missing."""
+    try:
+        domain = aws.clients()["cloudfront"].get_distribution(Id=distribution_id)["Distribution"]["DomainName"]
+    except (ClientError, BotoCoreError, KeyError):
+        domain = ""
+    url = f"https://{domain}" if domain else "the distribution's URL (https://….cloudfront.net)"
+    return (
+        f"Distribution {distribution_id} is given but IMAGEVARIANTS['CDN_URL'] is not set, so the site runs the"
+        f" local edge: set CDN_URL to {url} and run again."
+    )
