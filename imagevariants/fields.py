@@ -23,7 +23,7 @@ from django.db.models import signals
 from django.db.models.fields.files import FieldFile, FileDescriptor, ImageFieldFile
 
 from . import conf
-from .validators import MAX_NAME_BYTES, read_source
+from .validators import read_source, short_name
 
 __all__ = ["VariantImageField", "VariantImageFieldFile", "VariantImageFormField"]
 
@@ -64,12 +64,7 @@ def _read(content: File) -> Recorded:
 def _short_name(name: str) -> str:
     """``name`` with its file name cut to MAX_NAME_BYTES (extension kept), so every variant's name can be stored."""
     folder, slash, filename = name.rpartition("/")
-    stem, dot, extension = filename.rpartition(".")
-    if not dot:
-        stem, extension = filename, ""
-    room = MAX_NAME_BYTES - len(f"{dot}{extension}".encode())
-    stem = stem.encode("utf-8")[:room].decode("utf-8", "ignore")
-    return f"{folder}{slash}{stem}{dot}{extension}"
+    return f"{folder}{slash}{short_name(filename)}"
 
 
 class VariantImageFieldFile(ImageFieldFile):

@@ -18,7 +18,7 @@ from .edge.keys import PRESET_NAME_RE
 from .edge.limits import Limits
 from .edge.memory import MIB, available_bytes, fits, worst_case_bytes
 from .edge.presets import MAX_DIMENSION, DocumentError, Spec
-from .validators import MAX_NAME_BYTES, read_source
+from .validators import read_source, short_name
 
 FORMAT_FEATURES = {"webp": "webp", "avif": "avif"}
 
@@ -144,12 +144,7 @@ def _source_storage():
 
 def _upload_to(instance: SourceImage, filename: str) -> str:
     """The upload folder, with a file name short enough that every variant's name can be stored too."""
-    stem, dot, extension = filename.rpartition(".")
-    if not dot:
-        stem, extension = filename, ""
-    room = MAX_NAME_BYTES - len(f"{dot}{extension}".encode())
-    stem = stem.encode("utf-8")[:room].decode("utf-8", "ignore")
-    return f"{conf.upload_prefix()}{stem}{dot}{extension}"
+    return conf.upload_prefix() + short_name(filename)
 
 
 class SourceFieldFile(ImageFieldFile):

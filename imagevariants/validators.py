@@ -49,3 +49,12 @@ def validate_source_image(file: Any) -> None:
             params={"limit": MAX_NAME_BYTES},
         )
     read_source(file)
+
+
+def short_name(filename: str) -> str:
+    """``filename`` cut to MAX_NAME_BYTES of UTF-8 (its extension kept), so every variant's name can be stored."""
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+    room = MAX_NAME_BYTES - len(f"{dot}{extension}".encode())
+    return stem.encode("utf-8")[:room].decode("utf-8", "ignore") + f"{dot}{extension}"
