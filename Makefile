@@ -1,7 +1,8 @@
 # Everything a newcomer needs: `make demo` sets up and serves the example site, `make test` runs the suite.
-# `make mutation` runs mutmut over the edge, the local edge, variants, publishing and deploy (one worker; hours:
-# results are kept in mutants/ and a rerun only tests what is new or changed), then writes mutation-report.md.
-# MUTANTS='imagevariants.edge.keys*' limits a run to the mutants whose names match.
+# `make mutation` runs mutmut over the edge, the local edge, variants, publishing and deploy, then writes
+# mutation-report.md. One worker: all ~7,500 mutants take days, but every result is kept in mutants/ as it comes, an
+# interrupted run resumes and a rerun only tests what is new or changed. MUTANTS='imagevariants.edge.keys*' limits a
+# run to the mutants whose names match.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
