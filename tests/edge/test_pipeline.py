@@ -228,6 +228,39 @@ def test_animation_is_kept_where_the_format_can_carry_it(source_format, fmt):
     assert b > 200 and r < 40
 
 
+def _textured_animation(loop: int) -> bytes:
+    """Three frames of noise (what a quality setting changes most), looping ``loop`` times."""
+    frames = [Image.effect_noise((160, 120), 60 + 20 * index).convert("RGB") for index in range(3)]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=loop)
+
+
+@pytest.mark.parametrize("fmt", ["webp", "avif"])
+def test_an_animation_is_encoded_at_the_presets_quality(fmt):
+    """The preset's quality applies to animated output as to stills: a lower quality gives a smaller file."""
+    source = _textured_animation(0)
+    low = render(source, Spec(160, format=fmt, quality=20), LIMITS)
+    high = render(source, Spec(160, format=fmt, quality=90), LIMITS)
+    assert images.decode(low.data).n_frames == images.decode(high.data).n_frames == 3
+    assert len(low.data) * 1.5 < len(high.data)
+
+
+@pytest.mark.parametrize("fmt", [None, "webp"])
+def test_an_animation_keeps_its_loop_count(fmt):
+    """A GIF that plays three times is not made to loop forever (nor the reverse)."""
+    assert run(_textured_animation(3), width=80, format=fmt).info.get("loop") == 3
+    assert run(_textured_animation(0), width=80, format=fmt).info.get("loop") == 0
+
+
+def test_gif_frames_clear_to_the_background_between_frames():
+    """Disposal 2: a transparent part of a frame shows the page, not the frame before it."""
+    image = run(_textured_animation(0), width=80, format="gif")
+    disposals = []
+    for index in range(image.n_frames):
+        image.seek(index)
+        disposals.append(image.disposal_method)
+    assert disposals == [2, 2, 2]
+
+
 @pytest.mark.parametrize("fmt", ["jpeg", "png"])
 def test_animation_becomes_its_first_frame_elsewhere(fmt):
     image = run(_animation("GIF"), width=200, format=fmt)
