@@ -379,3 +379,26 @@ def test_the_entry_point_with_an_origin_that_is_not_s3(document, monkeypatch, tm
         assert handler_module.handler(found, None) is response_of(found)
     finally:
         handler_module.baked_document.cache_clear()
+
+
+def test_a_broken_bundle_logs_one_line_that_says_so(document, monkeypatch, tmp_path, capsys):
+    """Without its document the function still answers, and its log line says why, for CloudWatch to find."""
+    from imagevariants.edge import handler as handler_module
+
+    baked = tmp_path / "presets.json"
+    baked.write_text("{not json")
+    monkeypatch.setattr(handler_module, "DOCUMENT_PATH", baked)
+    handler_module.baked_document.cache_clear()
+    try:
+        capsys.readouterr()
+        response = handler_module.handler(miss(uri(document, "md")), None)
+        [line] = capsys.readouterr().out.splitlines()
+        log = json.loads(line)
+        assert log["outcome"] == "no-document" and log["status"] == "503" == response["status"]
+        assert log["error"].startswith("DocumentError: presets document is not JSON")
+        assert response["headers"]["cache-control"][0]["value"] == "no-store"
+        malformed = {"Records": [{"cf": {"request": {}}}]}  # no response to pass through: a 503 too
+        assert handler_module.handler(malformed, None)["status"] == "503"
+        assert json.loads(capsys.readouterr().out)["outcome"] == "no-document"
+    finally:
+        handler_module.baked_document.cache_clear()
