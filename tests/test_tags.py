@@ -195,3 +195,13 @@ def test_no_image_renders_nothing_with_a_warning(presets, empty, debug, caplog, 
     )
     assert html == "[][][][]"
     assert len([r for r in caplog.records if "No image for" in r.getMessage()]) == 4
+
+
+@pytest.mark.parametrize("fmt", ["webp", "avif"])
+def test_srcset_in_one_format(presets, source, fmt):
+    value = render('{% srcset s "sm md" format=f %}', s=source, f=fmt)
+    sm, md = fp(presets["sm"], fmt), fp(presets["md"], fmt)
+    assert value == (
+        f"/variants/_v/sm.{sm}.{ver(source)}/images/photo.jpg.{fmt} 100w, "
+        f"/variants/_v/md.{md}.{ver(source)}/images/photo.jpg.{fmt} 250w"
+    )
