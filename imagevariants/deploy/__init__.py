@@ -546,32 +546,20 @@ def _survey(clients: dict[str, Any], options: Options, document: Document) -> tu
         if bucket != origin.bucket:
             origin_line += f" (the role's policy names bucket {bucket}, from BUCKET or --bucket)"
     name = options.role_name
-    try:
-        clients["iam"].get_role(RoleName=name)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
-            raise
+    if aws.read_role(clients["iam"], name) is None:
         role_line = f"role {name} does not exist: CreateRole, PutRolePolicy {aws.POLICY_NAME}"
     else:
         foreign = aws.foreign_policies(clients["iam"], name)
         role_line = f"role {name} exists"
         if foreign and not options.detach_foreign_policies:  # as aws.ensure_role refuses it
             role_line += f" with other policies ({', '.join(foreign.names())}): refused"
-            refusals.append(
-                f"Role {name!r} has policies beyond {aws.POLICY_NAME!r} that the function would also get"
-                f" ({', '.join(foreign.names())}): detach them in IAM, run again with --detach-foreign-policies"
-                " to have them removed, or give another --role-name."
-            )
+            refusals.append(aws.foreign_refusal(name, foreign))
         else:
             detach = "".join(f"DetachRolePolicy {arn}, " for arn in foreign.managed)
             detach += "".join(f"DeleteRolePolicy {policy}, " for policy in foreign.inline)
             role_line += f": {detach}UpdateAssumeRolePolicy, PutRolePolicy {aws.POLICY_NAME}"
     function = options.function_name
-    try:
-        clients["lambda"].get_function(FunctionName=function)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-            raise
+    if aws.read_function(clients["lambda"], function) is None:
         function_line = f"function {function} does not exist: CreateFunction"
     else:
         function_line = f"function {function} exists: UpdateFunctionCode + UpdateFunctionConfiguration"

@@ -79,6 +79,10 @@ class Site:
     def tags(self) -> dict[str, str]:
         return {TAG_BUCKET: self.bucket, TAG_DISTRIBUTION: self.distribution_id}
 
+    def iam_tags(self) -> list[dict[str, str]]:
+        """The tags as IAM takes them."""
+        return [{"Key": key, "Value": value} for key, value in self.tags().items()]
+
     def claim(self, kind: str, name: str, tags: dict[str, str], buckets: set[str], setting: str) -> bool:
         """DeployError when the resource serves another site; True when it carries no tag of ours yet (to adopt).
 
@@ -110,12 +114,36 @@ def policy_buckets(policy: dict[str, Any] | None) -> set[str]:
     return buckets
 
 
+def _absent(exc: ClientError, code: str) -> bool:
+    return exc.response.get("Error", {}).get("Code") == code
+
+
+def read_role(iam: Any, name: str) -> dict[str, Any] | None:
+    """The role ``name`` as GetRole gives it, None when it does not exist."""
+    try:
+        return iam.get_role(RoleName=name)["Role"]
+    except ClientError as exc:
+        if not _absent(exc, "NoSuchEntity"):
+            raise
+        return None
+
+
+def read_function(lambda_: Any, name: str) -> dict[str, Any] | None:
+    """The function ``name`` as GetFunction gives it, None when it does not exist."""
+    try:
+        return lambda_.get_function(FunctionName=name)
+    except ClientError as exc:
+        if not _absent(exc, "ResourceNotFoundException"):
+            raise
+        return None
+
+
 def inline_policy(iam: Any, role_name: str) -> dict[str, Any] | None:
     """The role's ``imagevariants-edge`` inline policy, None when the role or the policy does not exist."""
     try:
         document = iam.get_role_policy(RoleName=role_name, PolicyName=POLICY_NAME)["PolicyDocument"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
+        if not _absent(exc, "NoSuchEntity"):
             raise
         return None
     return json.loads(document) if isinstance(document, str) else document
@@ -253,6 +281,15 @@ def foreign_policies(iam: Any, role_name: str) -> ForeignPolicies:
     return ForeignPolicies(managed, inline)
 
 
+def foreign_refusal(role_name: str, foreign: ForeignPolicies) -> str:
+    """Why a role that carries other policies is refused, and what to do."""
+    return (
+        f"Role {role_name!r} has policies beyond {POLICY_NAME!r} that the function would also get"
+        f" ({', '.join(foreign.names())}): detach them in IAM, run again with --detach-foreign-policies"
+        " to have them removed, or give another --role-name."
+    )
+
+
 def ensure_role(
     iam: Any,
     role_name: str,
@@ -272,16 +309,13 @@ def ensure_role(
     """
     try:
         current: dict[str, Any] | None = None
-        try:
-            role = iam.get_role(RoleName=role_name)["Role"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
-                raise
+        role = read_role(iam, role_name)
+        if role is None:
             arn = iam.create_role(
                 RoleName=role_name,
                 AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
                 Description="Runs the django-imagevariants Lambda@Edge function",
-                Tags=[{"Key": key, "Value": value} for key, value in site.tags().items()],
+                Tags=site.iam_tags(),
             )["Role"]["Arn"]
         else:
             arn = role["Arn"]
@@ -290,13 +324,9 @@ def ensure_role(
             adopt = site.claim("Role", role_name, tags, policy_buckets(current), "ROLE_NAME (--role-name)")
             foreign = foreign_policies(iam, role_name)
             if foreign and not detach_foreign:
-                raise DeployError(
-                    f"Role {role_name!r} has policies beyond {POLICY_NAME!r} that the function would also get"
-                    f" ({', '.join(foreign.names())}): detach them in IAM, run again with --detach-foreign-policies"
-                    " to have them removed, or give another --role-name."
-                )
+                raise DeployError(foreign_refusal(role_name, foreign))
             if adopt:
-                iam.tag_role(RoleName=role_name, Tags=[{"Key": k, "Value": v} for k, v in site.tags().items()])
+                iam.tag_role(RoleName=role_name, Tags=site.iam_tags())
                 report(f"Role {role_name}: tagged as serving bucket {site.bucket} on {site.distribution_id}.")
             for policy_arn in foreign.managed:
                 iam.detach_role_policy(RoleName=role_name, PolicyArn=policy_arn)
@@ -333,11 +363,8 @@ def claim_function(lambda_: Any, iam: Any, name: str, site: Site) -> LiveFunctio
     An untagged one (an earlier release's) is adopted unless its role's inline policy names another bucket.
     """
     try:
-        try:
-            function = lambda_.get_function(FunctionName=name)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                raise
+        function = read_function(lambda_, name)
+        if function is None:
             return None
         configuration, tags = function["Configuration"], function.get("Tags") or {}
         role_name = configuration["Role"].rsplit("/", 1)[-1]
@@ -394,11 +421,7 @@ def publish_function(
     sha = code_sha256(zip_bytes)
     settings = {"Role": role_arn, "Runtime": runtime, "Handler": HANDLER, "Timeout": 30, "MemorySize": memory}
     try:
-        try:
-            lambda_.get_function(FunctionName=name)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                raise
+        if read_function(lambda_, name) is None:
             _retry(
                 lambda: lambda_.create_function(
                     FunctionName=name,
