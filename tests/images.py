@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from PIL import Image
 
@@ -31,3 +32,14 @@ def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+def tracked(name: str, data: bytes) -> Any:
+    """A saved SourceImage of ``data``, uploaded as ``name`` (its size and hash read from the bytes)."""
+    from django.core.files.base import ContentFile
+
+    from imagevariants.models import SourceImage
+
+    source = SourceImage()
+    source.file.save(name, ContentFile(data))
+    return source

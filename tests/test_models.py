@@ -13,16 +13,9 @@ from tests import images
 pytestmark = pytest.mark.django_db
 
 
-def make_source(name, data):
-    source = SourceImage()
-    source.file.save(name, ContentFile(data), save=False)
-    source.save()
-    return source
-
-
 def test_source_metadata_filled_on_save():
     data = images.jpeg(640, 480)
-    source = make_source("a.jpg", data)
+    source = images.tracked("a.jpg", data)
     source.refresh_from_db()
     assert (source.width, source.height, source.format) == (640, 480, "jpeg")
     assert source.bytes == len(data)
@@ -32,12 +25,12 @@ def test_source_metadata_filled_on_save():
 
 @pytest.mark.parametrize("orientation, size", [(1, (640, 480)), (3, (640, 480)), (6, (480, 640)), (8, (480, 640))])
 def test_source_size_follows_exif_orientation(orientation, size):
-    source = make_source("phone.jpg", images.jpeg(640, 480, orientation=orientation))
+    source = images.tracked("phone.jpg", images.jpeg(640, 480, orientation=orientation))
     assert (source.width, source.height) == size
 
 
 def test_png_source():
-    source = make_source("alpha.png", images.png(300, 200))
+    source = images.tracked("alpha.png", images.png(300, 200))
     assert (source.width, source.height, source.format) == (300, 200, "png")
 
 

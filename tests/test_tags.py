@@ -4,7 +4,6 @@ import logging
 import re
 
 import pytest
-from django.core.files.base import ContentFile
 from django.template import Context, Template
 from django.test import override_settings
 
@@ -106,23 +105,17 @@ def test_sources_as_fieldfile_and_key_and_names_are_encoded(presets, source):
 
 
 def test_srcset_leaves_out_widths_above_the_source(presets, db):
-    source = SourceImage()
-    source.file.save("small.jpg", ContentFile(images.jpeg(500, 250)), save=False)
-    source.save()
+    source = images.tracked("small.jpg", images.jpeg(500, 250))
     value = render('{% srcset s "sm md lg xl" %}', s=source)
     # lg (700) is kept at the source's own width (the edge never upscales): high-density screens get all there is.
     assert [int(w) for w in re.findall(r" (\d+)w", value)] == [100, 250, 500]
     assert f"/variants/_v/lg.{fp(presets['lg'])}.{ver(source)}/images/small.jpg 500w" in value and "xl." not in value
-    exact = SourceImage()
-    exact.file.save("exact.jpg", ContentFile(images.jpeg(700, 350)), save=False)
-    exact.save()
+    exact = images.tracked("exact.jpg", images.jpeg(700, 350))
     # A preset exactly as wide as the source is no wider than it: kept, at its own width.
     value = render('{% srcset s "sm md lg xl" %}', s=exact)
     assert [int(w) for w in re.findall(r" (\d+)w", value)] == [100, 250, 700]
     assert f"/variants/_v/lg.{fp(presets['lg'])}.{ver(exact)}/images/exact.jpg 700w" in value and "xl." not in value
-    tiny = SourceImage()
-    tiny.file.save("tiny.jpg", ContentFile(images.jpeg(60, 40)), save=False)
-    tiny.save()
+    tiny = images.tracked("tiny.jpg", images.jpeg(60, 40))
     # All presets are wider than the source: the narrowest stays, at the source's own width.
     expected = f"/variants/_v/sm.{fp(presets['sm'])}.{ver(tiny)}/images/tiny.jpg 60w"
     assert render('{% srcset s "md sm" %}', s=tiny) == expected

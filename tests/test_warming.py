@@ -32,13 +32,6 @@ def run(*args: str) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-def add(name: str, data: bytes) -> SourceImage:
-    source = SourceImage()
-    source.file.save(name, ContentFile(data), save=False)
-    source.save()
-    return source
-
-
 def emitted(source: SourceImage) -> set[str]:
     """The variant URLs the tags emit for ``source``: every output of every published preset."""
     document = publishing.published_document()
@@ -65,7 +58,7 @@ def counted_renders(monkeypatch) -> list[str]:
 
 
 def test_local_edge_makes_the_variants_the_tags_emit_once(presets, source, counted_renders):
-    other = add("wide.jpg", images.jpeg(1600, 400))
+    other = images.tracked("wide.jpg", images.jpeg(1600, 400))
     out, err = run()
     assert "2/2 images (100%): 24 made, 0 already stored, 0 already cached, 0 failed" in out and err == ""
     assert "\r" not in out  # whole lines: a log file reads as well as a terminal
@@ -96,7 +89,7 @@ def test_failures_are_listed_and_the_run_goes_on(presets, source):
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint(presets, tmp_path, monkeypatch, counted_renders):
-    sources = [add(f"p{i}.jpg", images.jpeg(120, 90)) for i in range(5)]
+    sources = [images.tracked(f"p{i}.jpg", images.jpeg(120, 90)) for i in range(5)]
     monkeypatch.setattr("imagevariants.management.commands.warm_variants.CHUNK", 2)
     checkpoint = tmp_path / "warm.json"
     requested: list[str] = []
@@ -126,7 +119,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(presets, tmp_path, monke
 
 def test_images_are_read_a_chunk_at_a_time(presets, django_assert_max_num_queries, monkeypatch):
     for i in range(7):
-        add(f"q{i}.jpg", images.jpeg(40, 30))
+        images.tracked(f"q{i}.jpg", images.jpeg(40, 30))
     monkeypatch.setattr(warming, "requester", lambda document: lambda key: warming.Outcome(key, True, "stored"))
     tracked = list(warming.tracked_sources({}, chunk_size=3))
     assert [t.pk for t in tracked] == sorted(t.pk for t in tracked) and len(tracked) == 7
@@ -152,7 +145,7 @@ def cdn_site(aws, settings, presets):
 
 
 def test_with_a_cdn_variants_are_requested_from_it_and_django_renders_nothing(cdn_site, counted_renders):
-    first, second = add("a.jpg", images.jpeg(900, 600)), add("b.png", images.png(300, 200))
+    first, second = images.tracked("a.jpg", images.jpeg(900, 600)), images.tracked("b.png", images.png(300, 200))
     calls: list[str] = []
     client = conf.source_storage.connection.meta.client
     client.meta.events.register("before-call.*.*", lambda model, **kwargs: calls.append(model.name))
@@ -172,7 +165,7 @@ def test_with_a_cdn_variants_are_requested_from_it_and_django_renders_nothing(cd
 
 
 def test_with_a_cdn_a_refused_variant_is_reported(cdn_site):
-    source = add("c.jpg", images.jpeg(200, 100))
+    source = images.tracked("c.jpg", images.jpeg(200, 100))
     boto3.client("s3").put_object(Bucket=BUCKET, Key=source.key, Body=images.jpeg(210, 100))  # replaced behind us
     err = io.StringIO()
     with pytest.raises(CommandError, match="12 variant"):

@@ -23,13 +23,6 @@ def run(name: str, *args: str) -> str:
     return out.getvalue()
 
 
-def add_source(name: str, data: bytes) -> SourceImage:
-    source = SourceImage()
-    source.file.save(name, ContentFile(data), save=False)
-    source.save()
-    return source
-
-
 def variant_keys(source: SourceImage) -> list[str]:
     document = publishing.published_document()
     return [o.key(source.key, document.prefix) for name in document.presets for o in document.outputs(name)]
