@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 from imagevariants.edge import pipeline  # noqa: E402
 from imagevariants.edge.errors import EdgeError, SourceTooLarge  # noqa: E402
 from imagevariants.edge.limits import Limits  # noqa: E402
-from imagevariants.edge.presets import Spec  # noqa: E402
 from imagevariants.edge.screen import (  # noqa: E402
     MAX_BMP_RLE_PIXELS,
     MAX_TIFF_STRIPS,
@@ -46,6 +45,7 @@ from imagevariants.edge.screen import (  # noqa: E402
     screen_bytes,
     screen_image,
 )
+from imagevariants.edge.spec import Spec  # noqa: E402
 from tests.edge import hostile  # noqa: E402
 
 LIMITS = Limits()

@@ -189,11 +189,84 @@ def _opened(result: Any) -> Any:
     return result[0] if isinstance(result, tuple) else result
 
 
+# Each step, run on its input: (what it holds, so that it is measured, and what it reports about its run).
+def _decode_step(job: dict[str, Any], data: bytes, image: Any, spec: Any, profile: Any, limits: Any) -> Any:
+    from imagevariants.edge import pipeline
+
+    info: dict[str, Any] = {}
+    opened = _opened(pipeline._open(data, limits))
+    info["source_px"] = opened.width * opened.height
+    out = (max(1, math.ceil(opened.width * job["scale"])), max(1, math.ceil(opened.height * job["scale"])))
+    opened = pipeline._shrink_on_load(opened, out, opened.size)
+    decoded = pipeline._decode(opened)
+    info.update(decoded_px=decoded.image.width * decoded.image.height, mode=decoded.image.mode)
+    info["raw_mode"] = opened.mode
+    return (opened, decoded), info
+
+
+def _resize_step(job: dict[str, Any], data: bytes, image: Any, spec: Any, profile: Any, limits: Any) -> Any:
+    from imagevariants.edge import pipeline
+    from imagevariants.edge.spec import Spec
+
+    out = (max(1, round(image.width * job["scale"])), max(1, round(image.height * job["scale"])))
+    if job.get("fit") == "cover":  # a square crop of the box's size
+        out = (min(out), min(out))
+        spec = Spec(out[0], out[1], fit="cover")
+    return pipeline._resize(image, out, spec), {"decoded_px": image.width * image.height, "output_px": out[0] * out[1]}
+
+
+def _srgb_step(job: dict[str, Any], data: bytes, image: Any, spec: Any, profile: Any, limits: Any) -> Any:
+    from imagevariants.edge import pipeline
+
+    return pipeline._to_srgb(image, profile, job["owned"]), {"output_px": image.width * image.height}
+
+
+def _encode_step(job: dict[str, Any], data: bytes, image: Any, spec: Any, profile: Any, limits: Any) -> Any:
+    from imagevariants.edge import pipeline
+
+    held = pipeline._encode(image, job["fmt"], spec)
+    return held, {"output_px": image.width * image.height, "out_bytes": len(held)}
+
+
+def _animation_step(job: dict[str, Any], data: bytes, image: Any, spec: Any, profile: Any, limits: Any) -> Any:
+    from imagevariants.edge import pipeline
+    from imagevariants.edge.limits import Deadline
+
+    opened = _opened(pipeline._open(data, limits))
+    frames = getattr(opened, "n_frames", 1)
+    out = (max(1, round(opened.width * job["scale"])), max(1, round(opened.height * job["scale"])))
+    args: list[Any] = [opened, out, job["fmt"], spec, limits.max_source_pixels, (0.5, 0.5)]
+    if "deadline" in inspect.signature(pipeline._animation).parameters:
+        args.append(Deadline(float("inf")))
+    encoded = pipeline._animation(*args)
+    info = {"frames": frames, "frame_px": opened.width * opened.height, "output_px": out[0] * out[1]}
+    info["out_bytes"] = len(encoded)
+    return (opened, encoded), info  # the source image stays open until the step is measured
+
+
+def _render_step(job: dict[str, Any], data: bytes, image: Any, spec: Any, profile: Any, limits: Any) -> Any:
+    from imagevariants.edge import pipeline
+
+    pipeline.decode_cache.clear()
+    held = pipeline.render(data, spec, limits)
+    return held, {"output_px": held.width * held.height, "out_bytes": len(held.data)}
+
+
+_STEPS = {
+    "decode": _decode_step,
+    "resize": _resize_step,
+    "srgb": _srgb_step,
+    "encode": _encode_step,
+    "animation": _animation_step,
+    "render": _render_step,
+}
+
+
 def _measure(job: dict[str, Any]) -> dict[str, Any]:
     """Build the input, reset the peak, run the step; the peak and what the step still holds, in bytes."""
     from imagevariants.edge import pipeline
-    from imagevariants.edge.limits import Deadline, Limits
-    from imagevariants.edge.presets import Spec
+    from imagevariants.edge.limits import Limits
+    from imagevariants.edge.spec import Spec
 
     limits = Limits(max_source_bytes=1 << 30, max_source_pixels=100_000_000, memory_mb=10240)
     step = job["step"]
@@ -201,10 +274,9 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
     image = None
     if step in ("resize", "srgb", "encode"):
         image = _pixels(job["mode"], tuple(job["size"]), job.get("content", "smooth"))
-    profile = ADOBE_RGB.read_bytes() if step == "srgb" and job["mode"] != "CMYK" else None
-    if step == "srgb" and job["mode"] == "CMYK":
-        profile = _cmyk_profile()
+    profile = None
     if step == "srgb":  # the transform is cached per container: build it first, as a warm container has it
+        profile = _cmyk_profile() if job["mode"] == "CMYK" else ADOBE_RGB.read_bytes()
         pipeline._transform(profile, job["mode"])
     spec = Spec(
         job.get("width", 8192),
@@ -220,44 +292,7 @@ def _measure(job: dict[str, Any]) -> dict[str, Any]:
     if not reset:
         before["VmRSS"] = before["VmHWM"]
     started = time.perf_counter()
-    held: Any = None
-    info: dict[str, Any] = {}
-    if step == "decode":
-        opened = _opened(pipeline._open(data, limits))
-        info["source_px"] = opened.width * opened.height
-        out = (max(1, math.ceil(opened.width * job["scale"])), max(1, math.ceil(opened.height * job["scale"])))
-        opened = pipeline._shrink_on_load(opened, out, opened.size)
-        decoded = pipeline._decode(opened)
-        held = (opened, decoded)
-        info.update(decoded_px=decoded.image.width * decoded.image.height, mode=decoded.image.mode)
-        info["raw_mode"] = opened.mode
-    elif step == "resize":
-        out = (max(1, round(image.width * job["scale"])), max(1, round(image.height * job["scale"])))
-        if job.get("fit") == "cover":  # a square crop of the box's size
-            out = (min(out), min(out))
-            spec = Spec(out[0], out[1], fit="cover")
-        held = pipeline._resize(image, out, spec)
-        info.update(decoded_px=image.width * image.height, output_px=out[0] * out[1])
-    elif step == "srgb":
-        held = pipeline._to_srgb(image, profile, job["owned"])
-        info.update(output_px=image.width * image.height)
-    elif step == "encode":
-        held = pipeline._encode(image, job["fmt"], spec)
-        info.update(output_px=image.width * image.height, out_bytes=len(held))
-    elif step == "animation":
-        opened = _opened(pipeline._open(data, limits))
-        frames = getattr(opened, "n_frames", 1)
-        out = (max(1, round(opened.width * job["scale"])), max(1, round(opened.height * job["scale"])))
-        args: list[Any] = [opened, out, job["fmt"], spec, limits.max_source_pixels, (0.5, 0.5)]
-        if "deadline" in inspect.signature(pipeline._animation).parameters:
-            args.append(Deadline(float("inf")))
-        held = pipeline._animation(*args)
-        info.update(frames=frames, frame_px=opened.width * opened.height, output_px=out[0] * out[1])
-        info["out_bytes"] = len(held)
-    elif step == "render":
-        pipeline.decode_cache.clear()
-        held = pipeline.render(data, spec, limits)
-        info.update(output_px=held.width * held.height, out_bytes=len(held.data))
+    held, info = _STEPS[step](job, data, image, spec, profile, limits) if step in _STEPS else (None, {})
     seconds = time.perf_counter() - started
     after = _status()
     return {
@@ -286,7 +321,7 @@ def _baseline(job: dict[str, Any]) -> dict[str, Any]:
 
 def _cmyk_profile() -> bytes:
     sys.path.insert(0, str(ROOT))
-    from tests.edge.images import cmyk_profile
+    from tests.images import cmyk_profile
 
     return cmyk_profile(lambda c, m, y, k: (100 - 60 * max(c, m, y, k), 20 * m - 20 * c, 30 * y - 10 * m))
 
@@ -328,9 +363,12 @@ def animation(fmt: str, frames: int, frame_mp: float, content: str) -> str:
     return str(path)
 
 
-def plan(sizes: list[float]) -> list[tuple[str, dict[str, Any]]]:
-    """Every measurement: (group, job). Sources are made when first needed."""
-    jobs: list[tuple[str, dict[str, Any]]] = []
+Jobs = list[tuple[str, dict[str, Any]]]
+
+
+def _decode_jobs(sizes: list[float]) -> Jobs:
+    """Every source kind (noise too for one kind of each format), JPEG at each DCT scale."""
+    jobs: Jobs = []
     for kind in SOURCES:
         scales = (1.0, 0.5, 0.25, 0.125) if kind.startswith("jpeg") else (1.0,)
         contents = ("smooth", "noise") if kind in ("jpeg-rgb", "png-rgb", "webp-rgb", "avif-rgb") else ("smooth",)
@@ -339,16 +377,31 @@ def plan(sizes: list[float]) -> list[tuple[str, dict[str, Any]]]:
                 for scale in scales:
                     job = {"step": "decode", "kind": kind, "mp": mp, "content": content, "scale": scale}
                     jobs.append((f"decode {kind}", job))
+    return jobs
+
+
+def _resize_jobs(sizes: list[float]) -> Jobs:
+    jobs: Jobs = []
     for mode in ("RGB", "RGBA", "L"):
         for mp in sizes:
             for scale in (0.97, 0.7, 0.5, 0.26, 0.24, 0.1):
                 jobs.append((f"resize {mode}", {"step": "resize", "mode": mode, "mp": mp, "scale": scale}))
             cover = {"step": "resize", "mode": mode, "mp": mp, "scale": 0.97, "fit": "cover"}
             jobs.append((f"resize {mode} cover", cover))
+    return jobs
+
+
+def _srgb_jobs(sizes: list[float]) -> Jobs:
+    jobs: Jobs = []
     for mode, owned in (("RGB", True), ("RGB", False), ("RGBA", False), ("CMYK", False)):
         for mp in sizes:
             job = {"step": "srgb", "mode": mode, "mp": mp, "owned": owned}
             jobs.append((f"srgb {mode}{' in place' if owned else ''}", job))
+    return jobs
+
+
+def _encode_jobs(sizes: list[float]) -> Jobs:
+    jobs: Jobs = []
     for fmt in ("jpeg", "png", "webp", "avif", "gif"):
         for mode in ("RGB", "RGBA", "L"):
             for content in ("smooth", "noise"):
@@ -357,6 +410,11 @@ def plan(sizes: list[float]) -> list[tuple[str, dict[str, Any]]]:
                     jobs.append((f"encode {fmt} {mode}", job))
                     if fmt in ("jpeg", "webp", "avif") and content == "noise":  # the largest output
                         jobs.append((f"encode {fmt} {mode} q100", {**job, "quality": 100}))
+    return jobs
+
+
+def _animation_jobs(sizes: list[float]) -> Jobs:
+    jobs: Jobs = []
     for source_fmt in ("GIF", "WEBP", "AVIF", "PNG"):
         for frames, frame_mp in ((2, max(sizes) / 4), (4, 6), (10, 1), (50, 0.5), (300, 0.1)):
             contents = ("smooth", "noise") if source_fmt in ("WEBP", "PNG") and frames in (4, 50) else ("smooth",)
@@ -365,6 +423,12 @@ def plan(sizes: list[float]) -> list[tuple[str, dict[str, Any]]]:
                     anim = [source_fmt, frames, frame_mp, content]
                     job = {"step": "animation", "anim": anim, "fmt": fmt, "scale": scale, "content": content}
                     jobs.append((f"animation {source_fmt.lower()} to {fmt}", job))
+    return jobs
+
+
+def _render_jobs(sizes: list[float]) -> Jobs:
+    """Whole renders, to check the model: those of the sizes measured."""
+    jobs: Jobs = []
     big = max(sizes)
     renders = [
         ("jpeg-rgb", 6, "noise", {"fmt": "jpeg", "width": 8192}),
@@ -393,6 +457,12 @@ def plan(sizes: list[float]) -> list[tuple[str, dict[str, Any]]]:
             job = {"step": "render", "kind": kind, "mp": mp, "content": content, **spec}
             jobs.append((f"render {kind} to {spec['fmt']}", job))
     return jobs
+
+
+def plan(sizes: list[float]) -> Jobs:
+    """Every measurement: (group, job). Sources are made when first needed."""
+    groups = (_decode_jobs, _resize_jobs, _srgb_jobs, _encode_jobs, _animation_jobs, _render_jobs)
+    return [job for group in groups for job in group(sizes)]
 
 
 def prepare(job: dict[str, Any]) -> dict[str, Any]:
@@ -435,7 +505,7 @@ def estimate_for(row: dict[str, Any]) -> int:
     from PIL import Image
 
     from imagevariants.edge import memory, pipeline
-    from imagevariants.edge.presets import Spec
+    from imagevariants.edge.spec import Spec
 
     with Image.open(row["source"]) as image:
         spec = Spec(row["width"], row.get("height"), fit=row.get("fit", "contain"), format=row["fmt"])

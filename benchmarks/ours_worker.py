@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imagevariants.edge.limits import Limits  # noqa: E402
 from imagevariants.edge.pipeline import decode_cache, render  # noqa: E402
-from imagevariants.edge.presets import Spec  # noqa: E402
+from imagevariants.edge.spec import Spec  # noqa: E402
 
 jobs = json.loads(Path(sys.argv[1]).read_text())
 out_dir = Path(sys.argv[2])

@@ -77,7 +77,7 @@ def sources(count: int) -> list[tuple[str, str]]:
 def dataset(document, tracked: list[tuple[str, str]]) -> Iterator[str]:
     """Every key of the bucket: the originals, and 25 variant keys a source."""
     from imagevariants.edge.keys import SourceVersion, build_key
-    from imagevariants.edge.presets import Spec
+    from imagevariants.edge.spec import Spec
 
     stale = [(name, Spec(width, format=fmt)) for name, width in (("md", 300), ("xl", 1600), ("thumb", 64))
              for fmt in (None, "avif", "webp")]  # fmt: skip
@@ -151,8 +151,9 @@ def main() -> None:
     from django.db import connection
 
     from imagevariants import conf, publishing, purge
-    from imagevariants.edge.presets import Document, Spec
-    from imagevariants.models import EdgeDeployment, SourceImage
+    from imagevariants.edge.presets import Document
+    from imagevariants.edge.spec import Spec
+    from imagevariants.models import Publication, SourceImage
 
     call_command("migrate", verbosity=0)
     document = Document.build(
@@ -160,7 +161,7 @@ def main() -> None:
          for name, width in (("sm", 100), ("md", 250), ("lg", 700), ("xl", 1200))},
         sources=["images/"],
     )  # fmt: skip
-    publishing.record(document, EdgeDeployment.Target.CLOUDFRONT, status=EdgeDeployment.Status.SUCCEEDED)
+    publishing.record(document, Publication.Target.CLOUDFRONT, status=Publication.Status.SUCCEEDED)
     tracked = sources(count)
     calls = count_calls()
 

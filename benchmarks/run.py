@@ -122,7 +122,7 @@ def quality(result: dict, source: str) -> float:
 def avif_ladder(photo: Path, width: int = 1920) -> list[dict]:
     """The cost of our AVIF speed choice: one variant encoded at libaom speeds 4 (sharp's default effort) to 9."""
     from imagevariants.edge import pipeline
-    from imagevariants.edge.presets import Spec
+    from imagevariants.edge.spec import Spec
 
     data = photo.read_bytes()
     rows = []
@@ -215,8 +215,10 @@ def handler_end_to_end(photo: Path) -> dict[str, float]:
         import boto3
 
         from imagevariants.edge import handler
+        from imagevariants.edge.events import origin_response_event
         from imagevariants.edge.keys import url_path
-        from imagevariants.edge.presets import Document, Spec
+        from imagevariants.edge.presets import Document
+        from imagevariants.edge.spec import Spec
 
         s3 = boto3.client("s3", region_name="eu-west-1")
         s3.create_bucket(Bucket="bench", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
@@ -226,12 +228,10 @@ def handler_end_to_end(photo: Path) -> dict[str, float]:
             baked.write(document.to_json())
         handler.DOCUMENT_PATH = Path(baked.name)
         key = document.outputs("md")[0].key("images/photo.jpg", document.prefix)
-        event = {"Records": [{"cf": {"request": {"uri": "/" + url_path(key), "origin": {"s3": {
-            "domainName": "bench.s3.eu-west-1.amazonaws.com", "path": "", "region": "eu-west-1"}}},
-            "response": {"status": "403", "headers": {}}}}]}  # fmt: skip
+        event = origin_response_event("/" + url_path(key), "403", "bench", "eu-west-1")
         with contextlib.redirect_stdout(io.StringIO()):  # the handler's own log line
             started = time.perf_counter()
-            response = handler.handler(event, None)
+            response = handler.lambda_handler(event, None)
             first = time.perf_counter() - started
         assert response["status"] in ("200", "307"), response["status"]
         stored = s3.head_object(Bucket="bench", Key=key)

@@ -22,9 +22,10 @@ from django.views.decorators.http import require_POST
 
 from . import conf, deploy, publishing, purge
 from .edge.errors import EdgeError
-from .models import EdgeDeployment, SourceImage, VariantPreset
+from .exceptions import UnknownPreset
+from .models import Publication, SourceImage, VariantPreset
 from .preview import make_preview
-from .variants import UnknownPreset, candidate
+from .variants import candidate
 
 logger = logging.getLogger("imagevariants")
 DEPLOY_PERMISSION = "imagevariants.deploy_edge"
@@ -43,7 +44,7 @@ def publication_context(request: HttpRequest) -> dict[str, Any]:
         "imagevariants_command": PUBLISH_COMMAND,
         "imagevariants_can_deploy": request.user.has_perm(DEPLOY_PERMISSION),
         "imagevariants_deploy_url": reverse("admin:imagevariants_variantpreset_deploy"),
-        "imagevariants_local": conf.local_mode(),
+        "imagevariants_local": conf.settings().local_mode,
     }
 
 
@@ -145,7 +146,7 @@ class VariantPresetAdmin(admin.ModelAdmin):
         return JsonResponse(preview.as_dict())
 
     def deploy_view(self, request: HttpRequest) -> HttpResponse:
-        """Publish the presets by the same code path as ``manage.py deploy_edge``."""
+        """Publish the presets by the same code paths as ``manage.py deploy_edge``."""
         if not request.user.has_perm(DEPLOY_PERMISSION):
             raise PermissionDenied
         return _deploy(request)
@@ -153,11 +154,14 @@ class VariantPresetAdmin(admin.ModelAdmin):
 
 @require_POST
 def _deploy(request: HttpRequest) -> HttpResponse:
+    by = request.user.get_username()
     try:
-        # The web request never waits for CloudFront's propagation (minutes): the deployment is live once the
-        # distribution runs the new version, and its record says that propagation was not awaited.
-        options = None if conf.local_mode() else deploy.Options.from_settings(wait=False)
-        deployment = deploy.publish(by=request.user.get_username(), options=options)
+        if conf.settings().local_mode:
+            deployment = publishing.publish_locally(by)
+        else:
+            # The web request never waits for CloudFront's propagation (minutes): the deployment is live once the
+            # distribution runs the new version, and its record says that propagation was not awaited.
+            deployment = deploy.publish_to_cloudfront(by, options=deploy.Options.from_settings(wait=False))
     except Exception as exc:  # the deployer records the failure; the editor gets its reason
         logger.exception("Deploying presets from the admin failed")
         messages.error(request, _("Deploying the presets failed: %(error)s") % {"error": exc})
@@ -232,8 +236,8 @@ class SourceImageAdmin(admin.ModelAdmin):
             "queryset": queryset,
             "keys": keys,
             "rows": SourceImage.objects.filter(file__in=keys).count(),
-            "prefix": conf.get("VARIANT_PREFIX"),
-            "cdn": conf.get("CDN_URL"),
+            "prefix": conf.settings().variant_prefix,
+            "cdn": conf.settings().cdn_url,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
         }
@@ -332,8 +336,8 @@ def _report_removals(request: HttpRequest, batches: list[purge.Batch]) -> None:
             )
 
 
-@admin.register(EdgeDeployment)
-class EdgeDeploymentAdmin(admin.ModelAdmin):
+@admin.register(Publication)
+class PublicationAdmin(admin.ModelAdmin):
     list_display = (
         "created_at",
         "target",
@@ -346,14 +350,14 @@ class EdgeDeploymentAdmin(admin.ModelAdmin):
         "note",
     )
     list_filter = ("target", "status")
-    readonly_fields = [f.name for f in EdgeDeployment._meta.fields]
+    readonly_fields = [f.name for f in Publication._meta.fields]
 
     @admin.display(description=_("document"))
-    def document_sha(self, deployment: EdgeDeployment) -> str:
+    def document_sha(self, deployment: Publication) -> str:
         return deployment.document_sha256[:12]
 
     @admin.display(description=_("bundle"))
-    def bundle_sha(self, deployment: EdgeDeployment) -> str:
+    def bundle_sha(self, deployment: Publication) -> str:
         return deployment.bundle_sha256[:12]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,3 +10,5 @@ class ImageVariantsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, lifecycle, signals  # noqa: F401  (registers checks and receivers)
+
+        post_migrate.connect(signals.publish_local_after_migrate, sender=self)

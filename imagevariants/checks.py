@@ -1,4 +1,5 @@
-"""System checks for the ``IMAGEVARIANTS`` settings. Ids are stable and listed in docs/reference/checks.md."""
+"""System checks, by concern: the settings, the URLs, Pillow's codecs. Every check is tagged ``imagevariants`` and
+its concern (``manage.py check --tag codecs``); ids are stable and listed in docs/reference/checks.md."""
 
 from __future__ import annotations
 
@@ -12,21 +13,24 @@ from django.core.files.storage import storages
 from django.urls import NoReverseMatch, reverse
 
 from . import conf
+from .edge.formats import FORMATS, encodable
 from .edge.keys import PREFIX_RE
 from .edge.presets import overlapping
-from .models import encodable
 
 RUNTIMES = ("python3.12", "python3.13")
 
 
-@register(Tags.compatibility)
+TAG = "imagevariants"
+
+
+@register(TAG, "settings")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     try:
-        options = conf.get_settings()
+        options = conf.settings()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), hint="Fix the IMAGEVARIANTS setting.", id="imagevariants.E001")]
     messages: list[Error | Warning] = []
-    cdn = options["CDN_URL"]
+    cdn = options.cdn_url
     if cdn:
         parts = urlsplit(cdn)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -37,7 +41,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                     id="imagevariants.E002",
                 )
             )
-        if not options["BUCKET"] and not _storage_bucket(options["STORAGE"]):
+        if not options.bucket and not _storage_bucket(options.storage):
             messages.append(
                 Warning(
                     "No S3 bucket configured for the edge.",
@@ -45,42 +49,41 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                     id="imagevariants.W001",
                 )
             )
-    if not isinstance(options["VARIANT_PREFIX"], str) or not PREFIX_RE.match(options["VARIANT_PREFIX"]):
+    if not isinstance(options.variant_prefix, str) or not PREFIX_RE.match(options.variant_prefix):
         messages.append(
             Error(
-                f"IMAGEVARIANTS['VARIANT_PREFIX'] must be path segments ending in '/', "
-                f"not {options['VARIANT_PREFIX']!r}.",
+                f"IMAGEVARIANTS['VARIANT_PREFIX'] must be path segments ending in '/', not {options.variant_prefix!r}.",
                 hint="The default is '_v/'.",
                 id="imagevariants.E003",
             )
         )
     messages.extend(_check_sources(options))
-    if options["REGION"] != "us-east-1":
+    if options.region != "us-east-1":
         messages.append(
             Error(
-                f"IMAGEVARIANTS['REGION'] is {options['REGION']!r}; Lambda@Edge functions must live in us-east-1.",
+                f"IMAGEVARIANTS['REGION'] is {options.region!r}; Lambda@Edge functions must live in us-east-1.",
                 hint="Remove REGION or set it to 'us-east-1'. The bucket may be in any region.",
                 id="imagevariants.E004",
             )
         )
-    if options["RUNTIME"] not in RUNTIMES:
+    if options.runtime not in RUNTIMES:
         messages.append(
             Error(
-                f"IMAGEVARIANTS['RUNTIME'] is {options['RUNTIME']!r}; supported: {', '.join(RUNTIMES)}.",
+                f"IMAGEVARIANTS['RUNTIME'] is {options.runtime!r}; supported: {', '.join(RUNTIMES)}.",
                 id="imagevariants.E005",
             )
         )
-    if options["STORAGE"] not in settings.STORAGES:
+    if options.storage not in settings.STORAGES:
         messages.append(
             Error(
-                f"IMAGEVARIANTS['STORAGE'] names {options['STORAGE']!r}, which is not in STORAGES.",
+                f"IMAGEVARIANTS['STORAGE'] names {options.storage!r}, which is not in STORAGES.",
                 hint=f"Use one of: {', '.join(settings.STORAGES)}.",
                 id="imagevariants.E006",
             )
         )
     numbers = ("MAX_SOURCE_PIXELS", "MAX_SOURCE_BYTES", "MAX_FRAMES", "MAX_JPEG_SCANS", "MEMORY_MB")
     for name in (*numbers, "PRESETS_CACHE_SECONDS", "REVISIONS_KEEP_DAYS"):
-        value = options[name]
+        value = getattr(options, name.lower())
         minimum = 0 if name in ("PRESETS_CACHE_SECONDS", "REVISIONS_KEEP_DAYS") else 1
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             messages.append(
@@ -89,6 +92,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                     id="imagevariants.E007",
                 )
             )
+    return messages
+
+
+@register(TAG, Tags.urls)
+def check_urls(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    try:
+        cdn = conf.settings().cdn_url
+    except ImproperlyConfigured:  # E001
+        return []
+    messages: list[Error | Warning] = []
     if cdn and _local_edge_mounted():
         messages.append(
             Warning(
@@ -105,7 +118,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                 id="imagevariants.E008",
             )
         )
-    for fmt in ("webp", "avif"):
+    return messages
+
+
+@register(TAG, "codecs")
+def check_codecs(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    messages = []
+    for fmt in (name for name, output in FORMATS.items() if output.feature):
         if not encodable(fmt):
             messages.append(
                 Warning(
@@ -140,14 +159,14 @@ def _local_edge_mounted() -> bool:
     return True
 
 
-def _check_sources(options: dict[str, Any]) -> list[Error]:
+def _check_sources(options: conf.Settings) -> list[Error]:
     """Source prefixes (``UPLOAD_TO`` and ``SOURCE_PREFIXES``) are path segments, apart from the variant prefix.
 
     The edge writes, and ``prune_variants`` deletes, under the variant prefix: an overlap would put originals
     where variants are made and removed.
     """
-    extra = options["SOURCE_PREFIXES"]
-    if not isinstance(options["UPLOAD_TO"], str) or not (
+    extra = options.source_prefixes
+    if not isinstance(options.upload_to, str) or not (
         isinstance(extra, str) or (isinstance(extra, list | tuple) and all(isinstance(p, str) for p in extra))
     ):
         return [
@@ -158,9 +177,9 @@ def _check_sources(options: dict[str, Any]) -> list[Error]:
             )
         ]
     messages = []
-    variant_prefix = options["VARIANT_PREFIX"]
+    variant_prefix = options.variant_prefix
     comparable = isinstance(variant_prefix, str) and PREFIX_RE.match(variant_prefix)  # else E003
-    for prefix in conf.source_prefixes():
+    for prefix in options.sources:
         if not PREFIX_RE.match(prefix):
             messages.append(
                 Error(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, fields
 from typing import Any
 
-from django.conf import settings
+from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import storages
 from django.core.signals import setting_changed
@@ -16,42 +17,80 @@ from .edge.limits import Limits
 
 _LIMITS = Limits()
 
-DEFAULTS: dict[str, Any] = {
-    # CloudFront base URL (https://d111111abcdef8.cloudfront.net). Empty: the local edge serves variants.
-    "CDN_URL": "",
-    # Key prefix under which every variant lives; the edge may write only there.
-    "VARIANT_PREFIX": "_v/",
-    # Alias in STORAGES of the storage that holds the sources (and, on the local edge, the variants).
-    "STORAGE": "default",
-    # S3 bucket of the sources; None falls back to django-storages' AWS_STORAGE_BUCKET_NAME.
-    "BUCKET": None,
-    # Where uploaded SourceImage files go in the storage (the edge may read sources there).
-    "UPLOAD_TO": "images/",
-    # More key prefixes the edge may read sources under (a project's own upload folders): ["uploads/"].
-    "SOURCE_PREFIXES": (),
-    # Deployment of the edge function. Empty names: this site's own, imagevariants-edge-<bucket or distribution id>.
-    "FUNCTION_NAME": "",
-    "ROLE_NAME": "",
-    "DISTRIBUTION_ID": "",
-    "REGION": "us-east-1",
-    "RUNTIME": "python3.12",
-    "MEMORY_MB": 1536,
-    # Limits baked into the presets document.
-    "MAX_SOURCE_PIXELS": _LIMITS.max_source_pixels,
-    "MAX_SOURCE_BYTES": _LIMITS.max_source_bytes,
-    "MAX_FRAMES": _LIMITS.max_frames,
-    "MAX_JPEG_SCANS": _LIMITS.max_jpeg_scans,
-    # How long the URLs of a superseded preset revision keep working (the edge keeps serving it).
-    "REVISIONS_KEEP_DAYS": 365,
-    # How long a process trusts its copy of the published presets before asking the database again.
-    "PRESETS_CACHE_SECONDS": 30,
-}
+
+@dataclass(frozen=True)
+class Settings:
+    """The merged ``IMAGEVARIANTS`` settings; each attribute is an option's name in lower case.
+
+    Values are as the project set them: the system checks (docs/reference/checks.md) report those of the wrong
+    type or range.
+    """
+
+    #: CloudFront base URL (https://d111111abcdef8.cloudfront.net). Empty: the local edge serves variants.
+    cdn_url: str = ""
+    #: Key prefix under which every variant lives; the edge may write only there.
+    variant_prefix: str = "_v/"
+    #: Alias in STORAGES of the storage that holds the sources (and, on the local edge, the variants).
+    storage: str = "default"
+    #: S3 bucket of the sources; None falls back to django-storages' AWS_STORAGE_BUCKET_NAME.
+    bucket: str | None = None
+    #: Where uploaded SourceImage files go in the storage (the edge may read sources there).
+    upload_to: str = "images/"
+    #: More key prefixes the edge may read sources under (a project's own upload folders): ["uploads/"].
+    source_prefixes: tuple[str, ...] | list[str] | str = ()
+    #: Deployment of the edge function. Empty names: this site's own, imagevariants-edge-<bucket or distribution>.
+    function_name: str = ""
+    role_name: str = ""
+    distribution_id: str = ""
+    region: str = "us-east-1"
+    runtime: str = "python3.12"
+    memory_mb: int = _LIMITS.memory_mb
+    #: Limits baked into the presets document (and applied to uploads).
+    max_source_pixels: int = _LIMITS.max_source_pixels
+    max_source_bytes: int = _LIMITS.max_source_bytes
+    max_frames: int = _LIMITS.max_frames
+    max_jpeg_scans: int = _LIMITS.max_jpeg_scans
+    #: How long the URLs of a superseded preset revision keep working (the edge keeps serving it).
+    revisions_keep_days: int = 365
+    #: How long a process trusts its copy of the published presets before asking the database again.
+    presets_cache_seconds: int = 30
+
+    @property
+    def local_mode(self) -> bool:
+        """True when no CDN is configured: the local edge serves variants and preset edits apply at once."""
+        return not self.cdn_url
+
+    @functools.cached_property
+    def limits(self) -> Limits:
+        """The limits baked into the presets document (and applied to uploads)."""
+        return Limits(
+            max_source_pixels=self.max_source_pixels,
+            max_source_bytes=self.max_source_bytes,
+            max_frames=self.max_frames,
+            max_jpeg_scans=self.max_jpeg_scans,
+            memory_mb=self.memory_mb,
+        )
+
+    @functools.cached_property
+    def upload_prefix(self) -> str:
+        """The key prefix of uploaded SourceImage files (``upload_to`` as a folder)."""
+        return self.upload_to.strip("/") + "/"
+
+    @functools.cached_property
+    def sources(self) -> tuple[str, ...]:
+        """Where the edge may read sources: the app's upload folder and ``source_prefixes``."""
+        extra = (self.source_prefixes,) if isinstance(self.source_prefixes, str) else self.source_prefixes
+        return tuple(sorted({self.upload_prefix, *(str(prefix).strip("/") + "/" for prefix in extra)}))
+
+
+#: The options and their defaults, by the names projects use in ``settings.IMAGEVARIANTS``.
+DEFAULTS: dict[str, Any] = {item.name.upper(): item.default for item in fields(Settings)}
 
 
 @functools.cache
-def get_settings() -> dict[str, Any]:
+def settings() -> Settings:
     """The merged settings. Unknown options raise ImproperlyConfigured naming them."""
-    user = getattr(settings, "IMAGEVARIANTS", {}) or {}
+    user = getattr(django_settings, "IMAGEVARIANTS", {}) or {}
     if not isinstance(user, dict):
         raise ImproperlyConfigured("IMAGEVARIANTS must be a dict.")
     unknown = sorted(set(user) - set(DEFAULTS))
@@ -59,51 +98,17 @@ def get_settings() -> dict[str, Any]:
         raise ImproperlyConfigured(
             f"Unknown IMAGEVARIANTS option(s): {', '.join(unknown)}. Known options: {', '.join(DEFAULTS)}."
         )
-    merged = {**DEFAULTS, **user}
-    if merged["BUCKET"] is None:
-        merged["BUCKET"] = getattr(settings, "AWS_STORAGE_BUCKET_NAME", None)
-    return merged
-
-
-def get(name: str) -> Any:
-    """One merged setting."""
-    return get_settings()[name]
-
-
-def local_mode() -> bool:
-    """True when no CDN is configured: variants are served by the local edge and preset edits apply at once."""
-    return not get("CDN_URL")
-
-
-def limits() -> Limits:
-    """The limits baked into the presets document (and applied to uploads)."""
-    return Limits(
-        max_source_pixels=get("MAX_SOURCE_PIXELS"),
-        max_source_bytes=get("MAX_SOURCE_BYTES"),
-        max_frames=get("MAX_FRAMES"),
-        max_jpeg_scans=get("MAX_JPEG_SCANS"),
-        memory_mb=get("MEMORY_MB"),
-    )
-
-
-def upload_prefix() -> str:
-    """The key prefix of uploaded SourceImage files (``UPLOAD_TO`` as a folder)."""
-    return get("UPLOAD_TO").strip("/") + "/"
-
-
-def source_prefixes() -> tuple[str, ...]:
-    """Where the edge may read sources: the app's upload folder and ``SOURCE_PREFIXES``."""
-    extra = get("SOURCE_PREFIXES")
-    if isinstance(extra, str):
-        extra = (extra,)
-    return tuple(sorted({upload_prefix(), *(str(prefix).strip("/") + "/" for prefix in extra)}))
+    merged = {name.lower(): value for name, value in user.items()}
+    if merged.get("bucket") is None:
+        merged["bucket"] = getattr(django_settings, "AWS_STORAGE_BUCKET_NAME", None)
+    return Settings(**merged)
 
 
 class _SourceStorage(LazyObject):
     """The storage named by ``STORAGE``, looked up on first use and again after a settings change."""
 
     def _setup(self) -> None:
-        self._wrapped = storages[get("STORAGE")]
+        self._wrapped = storages[settings().storage]
 
 
 #: The storage that holds the sources (and, on the local edge, the variants).
@@ -113,5 +118,5 @@ source_storage = _SourceStorage()
 @receiver(setting_changed)
 def _reset(*, setting: str, **kwargs: Any) -> None:
     if setting in ("IMAGEVARIANTS", "AWS_STORAGE_BUCKET_NAME", "STORAGES"):
-        get_settings.cache_clear()
+        settings.cache_clear()
         source_storage._wrapped = empty

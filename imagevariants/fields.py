@@ -39,7 +39,7 @@ def source_storage() -> Storage:
 
 def upload_prefix(instance: models.Model, filename: str) -> str:
     """The default ``upload_to``: the app's upload folder (``IMAGEVARIANTS["UPLOAD_TO"]``), a source prefix."""
-    return conf.upload_prefix() + filename
+    return conf.settings().upload_prefix + filename
 
 
 @dataclass(frozen=True)
@@ -265,8 +265,8 @@ class VariantImageField(models.ImageField):
     def _check_edge_reads_it(self) -> list[checks.CheckMessage]:
         """The files are where the edge reads sources: under a source prefix, in the sources' storage."""
         try:
-            prefixes = conf.source_prefixes()
-            sources = storages[conf.get("STORAGE")]
+            prefixes = conf.settings().sources
+            sources = storages[conf.settings().storage]
         except (ImproperlyConfigured, InvalidStorageError, TypeError, AttributeError):
             return []  # the settings' own checks (imagevariants.E001, E006, E010) say what is wrong
         messages: list[checks.CheckMessage] = []
@@ -287,7 +287,7 @@ class VariantImageField(models.ImageField):
             messages.append(
                 checks.Warning(
                     f"The storage of {self.name} is not the one named by IMAGEVARIANTS['STORAGE'] "
-                    f"({conf.get('STORAGE')!r}), where the edge reads sources.",
+                    f"({conf.settings().storage!r}), where the edge reads sources.",
                     hint="Leave storage out (the sources' storage is the default), or set IMAGEVARIANTS['STORAGE'].",
                     obj=self,
                     id="imagevariants.W004",

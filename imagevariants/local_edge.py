@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from botocore.exceptions import ClientError
-from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import Storage
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_safe
@@ -34,12 +34,16 @@ from PIL import Image
 
 from . import conf
 from .edge.errors import BadKey, Busy
-from .edge.handler import RETRY_AFTER, error_response, handle
+from .edge.events import origin_response_event
+from .edge.formats import FORMATS, SOURCE_FORMATS
+from .edge.handler import RETRY_AFTER, error_response, respond
 from .edge.keys import check_key, parse_key, parse_seed_alias, url_path
 from .edge.lambda_rules import violations
 from .edge.limits import Deadline
-from .edge.pipeline import CONTENT_TYPES, PILLOW_FORMATS
-from .edge.presets import Document, Spec
+from .edge.presets import Document
+from .edge.spec import Spec
+from .edge.store import Store
+from .exceptions import LambdaRuleViolation
 from .publishing import published_document
 from .storage_store import store_for
 from .variants import base_url
@@ -52,13 +56,6 @@ MAX_RENDERS = 2
 FLIGHT_WAIT_SECONDS = 60.0
 #: Seconds the edge handler may spend on one variant here (Lambda's origin-response trigger allows 30).
 DEADLINE_SECONDS = 25.0
-#: Pillow's names of the output formats (MPO is how Pillow may name a JPEG).
-_FORMATS = {**{name: fmt for fmt, name in PILLOW_FORMATS.items()}, "MPO": "jpeg"}
-_PILLOW_FORMATS = tuple(_FORMATS)
-
-
-class LambdaRuleViolation(ImproperlyConfigured):
-    """The handler produced a response that Lambda@Edge would refuse with a 502."""
 
 
 class _Flight:
@@ -74,44 +71,21 @@ _flights_lock = threading.Lock()
 _flights: dict[str, _Flight] = {}
 
 
-def origin_response_event(key: str, host: str, status: str = "404") -> dict[str, Any]:
-    """An origin-response event of the documented CloudFront shape for a miss on ``key``."""
-    reason = {"403": "Forbidden", "404": "Not Found"}.get(status, "")
-    return {
-        "Records": [
-            {
-                "cf": {
-                    "config": {
-                        "distributionDomainName": host,
-                        "distributionId": "LOCALEDGE",
-                        "eventType": "origin-response",
-                        "requestId": "local",
-                    },
-                    "request": {
-                        "clientIp": "127.0.0.1",
-                        "headers": {"host": [{"key": "Host", "value": host}]},
-                        "method": "GET",
-                        "origin": {
-                            "s3": {
-                                "authMethod": "none",
-                                "customHeaders": {},
-                                "domainName": "local.s3.amazonaws.com",
-                                "path": "",
-                                "region": conf.get("REGION"),
-                            }
-                        },
-                        "querystring": "",
-                        "uri": "/" + url_path(key),
-                    },
-                    "response": {
-                        "headers": {"content-type": [{"key": "Content-Type", "value": "application/xml"}]},
-                        "status": status,
-                        "statusDescription": reason,
-                    },
-                }
-            }
-        ]
-    }
+def _miss_event(key: str, host: str) -> dict[str, Any]:
+    """The origin-response event CloudFront sends when the origin answers 404 for ``key`` on ``host``."""
+    return origin_response_event(
+        "/" + url_path(key), "404", "local", conf.settings().region, distribution=host, client_ip="127.0.0.1"
+    )
+
+
+def answer_miss(key: str, host: str, store: Store, document: Document) -> dict[str, Any]:
+    """What the edge answers to the origin's 404 for ``key``, run in this process over ``store``.
+
+    The handler Lambda runs (:func:`~imagevariants.edge.handler.respond`, which makes the variant with
+    :func:`~imagevariants.edge.handler.make_variant`), on the event CloudFront would send, within
+    ``DEADLINE_SECONDS``: how the route and ``warm_variants`` make a variant on the local edge.
+    """
+    return respond(_miss_event(key, host), store, document, Deadline(DEADLINE_SECONDS))
 
 
 def to_http_response(response: dict[str, Any], mount: str = "/") -> HttpResponse:
@@ -139,6 +113,10 @@ def to_http_response(response: dict[str, Any], mount: str = "/") -> HttpResponse
     return http
 
 
+#: Pillow's names of the output formats: the only plugins that may parse a stored variant's header.
+_ENCODED = tuple(fmt.pillow for fmt in FORMATS.values())
+
+
 def image_format(file: IO[bytes]) -> str | None:
     """The output format (``jpeg``, ``png``, ``webp``, ``avif``, ``gif``) Pillow finds the file to be, or None.
 
@@ -146,8 +124,8 @@ def image_format(file: IO[bytes]) -> str | None:
     left at its start.
     """
     try:
-        with Image.open(file, formats=_PILLOW_FORMATS) as image:
-            found = _FORMATS.get(image.format or "")
+        with Image.open(file, formats=_ENCODED) as image:
+            found = SOURCE_FORMATS.get(image.format or "")
         file.seek(0)
     except Exception:  # not an image of an output format, one Pillow refuses to open, an unreadable file
         return None
@@ -209,7 +187,7 @@ def _stored(storage: Storage, key: str, spec: Spec, document: Document) -> HttpR
         file.close()
         logger.warning("Not serving %r: its bytes are not the preset's output format.", key)  # pragma: no mutate
         return _not_found(document)
-    served = FileResponse(file, content_type=CONTENT_TYPES[fmt])
+    served = FileResponse(file, content_type=FORMATS[fmt].mime)
     served.headers["Cache-Control"] = document.cache_control["variant"]
     return served
 
@@ -235,7 +213,7 @@ def _lead(storage: Storage, key: str, host: str, document: Document) -> dict[str
     if not _renders.acquire(blocking=False):
         return _busy()
     try:
-        return handle(origin_response_event(key, host), store_for(storage), document, Deadline(DEADLINE_SECONDS))
+        return answer_miss(key, host, store_for(storage), document)
     finally:
         _renders.release()
 
@@ -271,7 +249,7 @@ def serve(request: HttpRequest, key: str) -> HttpResponse:
 
     Only variant keys of served revisions (of sources the document allows) and seed aliases are answered.
     """
-    if not conf.local_mode():
+    if not conf.settings().local_mode:
         return _not_found(None)  # the CDN serves the variants: this process neither serves nor makes any
     document = published_document()
     if document is None:
@@ -285,8 +263,8 @@ def serve(request: HttpRequest, key: str) -> HttpResponse:
         alias = parse_seed_alias(key, frozenset(document.presets))
         if alias is None or not document.allows_source(alias.source_key):
             return _not_found(document)  # an original or any other file: never served here
-        event = origin_response_event(key, request.get_host())
-        response = handle(event, store_for(conf.source_storage), document)  # a redirect: nothing is read
+        event = _miss_event(key, request.get_host())
+        response = respond(event, store_for(conf.source_storage), document)  # a redirect: nothing is read
         if response is event["Records"][0]["cf"]["response"]:
             return _not_found(document)  # passed through untouched: the origin's own 404
         return _from_edge(response)

@@ -11,22 +11,15 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models.fields.files import ImageFieldFile
 from django.utils.translation import gettext_lazy as _
-from PIL import features
 
 from . import conf
+from .edge.errors import DocumentError
+from .edge.formats import FORMATS, PICTURE_FORMATS, encodable
 from .edge.keys import PRESET_NAME_RE
 from .edge.limits import Limits
 from .edge.memory import MIB, available_bytes, fits, worst_case_bytes
-from .edge.presets import MAX_DIMENSION, DocumentError, Spec
+from .edge.spec import MAX_DIMENSION, Spec
 from .validators import read_source, short_name
-
-FORMAT_FEATURES = {"webp": "webp", "avif": "avif"}
-
-
-def encodable(fmt: str) -> bool:
-    """Whether the installed Pillow can encode ``fmt`` (WebP and AVIF are optional in Pillow builds)."""
-    feature = FORMAT_FEATURES.get(fmt)
-    return feature is None or bool(features.check(feature))
 
 
 class VariantPreset(models.Model):
@@ -36,12 +29,13 @@ class VariantPreset(models.Model):
         CONTAIN = "contain", _("Contain: fit inside the box, never upscale")
         COVER = "cover", _("Cover: fill the box and crop")
 
-    class Format(models.TextChoices):
-        KEEP = "", _("Same as the source")
-        JPEG = "jpeg", "JPEG"
-        PNG = "png", "PNG"
-        WEBP = "webp", "WebP"
-        AVIF = "avif", "AVIF"
+    Format = models.TextChoices(
+        "Format",
+        [
+            ("KEEP", ("", _("Same as the source"))),
+            *((fmt.name.upper(), (fmt.name, fmt.label)) for fmt in FORMATS.values()),
+        ],
+    )
 
     dimension = [MinValueValidator(1), MaxValueValidator(MAX_DIMENSION)]
 
@@ -83,7 +77,7 @@ class VariantPreset(models.Model):
         errors: dict[str, str] = {}
         if self.fit == self.Fit.COVER and not self.height:
             errors["height"] = _("Cover needs a height: it fills a width x height box.")
-        wanted = {"format": self.format, "avif": "avif" if self.avif else "", "webp": "webp" if self.webp else ""}
+        wanted = {"format": self.format, **{fmt: fmt if getattr(self, fmt) else "" for fmt in PICTURE_FORMATS}}
         for field, fmt in wanted.items():
             if fmt and not encodable(fmt):
                 errors[field] = _("This server's Pillow cannot encode %(fmt)s.") % {"fmt": fmt.upper()}
@@ -92,7 +86,7 @@ class VariantPreset(models.Model):
                 specs = self.specs()
             except DocumentError:  # a field is out of range: its own validator says which
                 specs = []
-            too_large = memory_problem(specs, conf.limits())
+            too_large = memory_problem(specs, conf.settings().limits)
             if too_large:
                 errors["width"] = too_large
         if errors:
@@ -108,8 +102,8 @@ class VariantPreset(models.Model):
             "background": self.background.lower(),
         }
         specs = [Spec(**base, format=self.format or None)]
-        for fmt, wanted in (("avif", self.avif), ("webp", self.webp)):
-            if wanted and fmt != self.format:
+        for fmt in PICTURE_FORMATS:  # each alternate has a boolean field of its name
+            if getattr(self, fmt) and fmt != self.format:
                 specs.append(Spec(**base, format=fmt))
         return specs
 
@@ -144,7 +138,7 @@ def _source_storage():
 
 def _upload_to(instance: SourceImage, filename: str) -> str:
     """The upload folder, with a file name short enough that every variant's name can be stored too."""
-    return conf.upload_prefix() + short_name(filename)
+    return conf.settings().upload_prefix + short_name(filename)
 
 
 class SourceFieldFile(ImageFieldFile):
@@ -208,8 +202,8 @@ class SourceImage(models.Model):
         self.sha256 = hashlib.sha256(data).hexdigest()
 
 
-class EdgeDeployment(models.Model):
-    """One publication of the presets: to the local edge at once, or to CloudFront by ``deploy_edge``.
+class Publication(models.Model):
+    """One publication of the presets: to the local edge, or to CloudFront (a deployment, by ``deploy_edge``).
 
     A pending CloudFront deployment is also the lock that keeps deployments one at a time: at most one row per
     target may be pending (a conditional unique constraint, enforced by PostgreSQL and SQLite).
@@ -242,7 +236,7 @@ class EdgeDeployment(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         get_latest_by = ["created_at", "pk"]
-        verbose_name = _("edge deployment")
+        verbose_name = _("publication")
         permissions = [("deploy_edge", _("Can publish presets to the edge"))]
         constraints = [
             models.UniqueConstraint(

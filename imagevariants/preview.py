@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw
 
 from . import conf
-from .edge.pipeline import CONTENT_TYPES, probe, render
+from .edge.formats import FORMATS
+from .edge.pipeline import probe, render
 from .models import SourceImage, VariantPreset
 from .variants import original_url
 
@@ -46,18 +47,18 @@ def source_bytes(source: SourceImage | None) -> bytes:
     if source is None:
         return sample_image()
     with source.file.open("rb") as file:
-        return file.read(conf.limits().max_source_bytes + 1)
+        return file.read(conf.settings().limits.max_source_bytes + 1)
 
 
 def make_preview(preset: VariantPreset, source: SourceImage | None) -> Preview:
     """Apply ``preset``'s primary output to ``source`` (or the sample). Raises EdgeError for a bad source."""
     data = source_bytes(source)
-    limits = conf.limits()
+    limits = conf.settings().limits
     rendered = render(data, preset.specs()[0], limits)
     if source is None:
         info = probe(data, limits)
         original = {
-            "url": _data_url(data, CONTENT_TYPES[info.format]),
+            "url": _data_url(data, FORMATS[info.format].mime),
             "width": info.width,
             "height": info.height,
             "bytes": len(data),

@@ -1,8 +1,12 @@
 """Which presets the edge serves: the document of the last successful publication, cached per process.
 
-Presets edited in the admin are drafts until published. On the local edge (no CDN configured) every edit is
-published at once; with a CDN, ``manage.py deploy_edge`` publishes. Tags only use published presets, so an URL
-is never one the deployed edge cannot serve.
+Presets edited in the admin are drafts until published. With a CDN, ``manage.py deploy_edge`` publishes (see
+``deploy.publish_to_cloudfront``). On the local edge (no CDN configured) ``publish_locally`` publishes, at these
+points only: once the transaction of a preset's save or delete commits (``signals``; ``loaddata`` included), after
+``migrate`` when the presets differ from what is published (presets a data migration wrote), and on
+``manage.py deploy_edge`` or the admin's Deploy button. Reading never writes: ``published_document`` only reads, and
+with nothing published the tags render the originals. Tags only use published presets, so an URL is never one the
+deployed edge cannot serve.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from datetime import timedelta
 from django.utils import timezone
 
 from . import conf
-from .edge.presets import Document, Spec
-from .models import EdgeDeployment, VariantPreset
+from .edge.presets import Document
+from .edge.spec import Spec
+from .models import Publication, VariantPreset
 
 _lock = threading.Lock()
 _cached: tuple[float, Document | None] | None = None
@@ -28,30 +33,31 @@ def forget() -> None:
     _cached = None
 
 
-def last_deployment(target: str | None = None) -> EdgeDeployment | None:
-    deployments = EdgeDeployment.objects.filter(status=EdgeDeployment.Status.SUCCEEDED)
+def last_publication(target: str | None = None) -> Publication | None:
+    deployments = Publication.objects.filter(status=Publication.Status.SUCCEEDED)
     if target:
         deployments = deployments.filter(target=target)
     return deployments.order_by("-created_at", "-pk").first()
 
 
 def _target() -> str:
-    return EdgeDeployment.Target.LOCAL if conf.local_mode() else EdgeDeployment.Target.CLOUDFRONT
+    return Publication.Target.LOCAL if conf.settings().local_mode else Publication.Target.CLOUDFRONT
 
 
 def published_document() -> Document | None:
-    """The document the edge serves now, or None if nothing was published. At most one query per TTL."""
+    """The document the edge serves now, or None if nothing was published. At most one query per TTL.
+
+    Only reads, whatever the mode: it runs while templates render.
+    """
     global _cached
     now = time.monotonic()
     cached = _cached
     if cached is not None and cached[0] > now:
         return cached[1]
     with _lock:
-        deployment = last_deployment(_target())
+        deployment = last_publication(_target())
         document = Document.from_dict(deployment.document) if deployment else None
-        if document is None and conf.local_mode():
-            document = Document.from_dict(publish_locally().document)
-        _cached = (now + conf.get("PRESETS_CACHE_SECONDS"), document)
+        _cached = (now + conf.settings().presets_cache_seconds, document)
         return document
 
 
@@ -61,8 +67,8 @@ def served_revisions(target: str) -> dict[str, list[Spec]]:
     Those are the revisions whose URLs may still sit in cached pages: the one live when the window opened, and
     every one published since.
     """
-    since = timezone.now() - timedelta(days=conf.get("REVISIONS_KEEP_DAYS"))
-    succeeded = EdgeDeployment.objects.filter(target=target, status=EdgeDeployment.Status.SUCCEEDED)
+    since = timezone.now() - timedelta(days=conf.settings().revisions_keep_days)
+    succeeded = Publication.objects.filter(target=target, status=Publication.Status.SUCCEEDED)
     recent = list(succeeded.filter(created_at__gte=since))
     before = succeeded.filter(created_at__lt=since).order_by("-created_at", "-pk").first()
     served: dict[str, dict[str, Spec]] = {}
@@ -77,15 +83,15 @@ def draft_document() -> Document:
     return Document.build(
         {p.name: p.specs() for p in VariantPreset.objects.all()},
         served_revisions(_target()),
-        prefix=conf.get("VARIANT_PREFIX"),
-        limits=conf.limits(),
-        sources=conf.source_prefixes(),
+        prefix=conf.settings().variant_prefix,
+        limits=conf.settings().limits,
+        sources=conf.settings().sources,
     )
 
 
-def record(document: Document, target: str, by: str = "", **fields) -> EdgeDeployment:
+def record(document: Document, target: str, by: str = "", **fields) -> Publication:
     """Store one publication of ``document``; a succeeded one becomes what the tags use."""
-    deployment = EdgeDeployment.objects.create(
+    deployment = Publication.objects.create(
         target=target,
         created_by=by or socket.gethostname(),
         document=document.to_dict(),
@@ -95,14 +101,14 @@ def record(document: Document, target: str, by: str = "", **fields) -> EdgeDeplo
     return deployment
 
 
-def publish_locally(by: str = "") -> EdgeDeployment:
+def publish_locally(by: str = "") -> Publication:
     """Publish the presets to the local edge (a no-op returning the last publication when nothing changed)."""
     document = draft_document()
-    previous = last_deployment(EdgeDeployment.Target.LOCAL)
+    previous = last_publication(Publication.Target.LOCAL)
     if previous and previous.document_sha256 == document.sha256:
         return previous
     return record(
-        document, EdgeDeployment.Target.LOCAL, by, status=EdgeDeployment.Status.SUCCEEDED, finished_at=timezone.now()
+        document, Publication.Target.LOCAL, by, status=Publication.Status.SUCCEEDED, finished_at=timezone.now()
     )
 
 

@@ -34,8 +34,10 @@ from storages.backends.s3 import S3Storage
 
 from . import conf
 from .deploy.aws import LAMBDA_REGION, explain
-from .edge.keys import EXTENSIONS, SourceVersion, VariantKey, build_key, parse_key, url_path
+from .edge.formats import FORMATS
+from .edge.keys import SourceVersion, VariantKey, build_key, parse_key, url_path
 from .edge.presets import Document
+from .exceptions import PurgeError
 from .models import SourceImage
 from .publishing import published_document
 
@@ -55,11 +57,7 @@ PERMISSIONS = {
     "CreateInvalidation": "cloudfront:CreateInvalidation",
     "GetInvalidation": "cloudfront:GetInvalidation",
 }
-_EXTENSIONS = frozenset(EXTENSIONS.values())
-
-
-class PurgeError(Exception):
-    """Storage or the CDN refused a step; the message says which, and what is missing."""
+_EXTENSIONS = frozenset(fmt.extension for fmt in FORMATS.values())
 
 
 def _failure(what: str, exc: Exception) -> PurgeError:
@@ -205,15 +203,15 @@ class _Invalidator:
     @classmethod
     def configured(cls, outcome: Outcome, report: Callable[[str], None]) -> _Invalidator | None:
         """The CDN of the settings, or None without one (a missing DISTRIBUTION_ID is recorded as an error)."""
-        cdn = conf.get("CDN_URL")
+        cdn = conf.settings().cdn_url
         if not cdn:
             return None
-        if not conf.get("DISTRIBUTION_ID"):
+        if not conf.settings().distribution_id:
             outcome.errors.append(
                 "CDN_URL is set but DISTRIBUTION_ID is not, so CloudFront was not asked to forget these URLs."
             )
             return None
-        return cls(conf.get("DISTRIBUTION_ID"), urlsplit(cdn).path.rstrip("/"), outcome, report)
+        return cls(conf.settings().distribution_id, urlsplit(cdn).path.rstrip("/"), outcome, report)
 
     def add(self, name: str) -> None:
         self.paths.append(f"{self.base}/{url_path(name)}")  # as the tags emit it
@@ -355,7 +353,7 @@ class Remover:
 
 
 def _prefix(document: Document | None) -> str:
-    return document.prefix if document else conf.get("VARIANT_PREFIX")
+    return document.prefix if document else conf.settings().variant_prefix
 
 
 # -- a source image's lifecycle ---------------------------------------------------------------------------------------

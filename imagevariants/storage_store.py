@@ -7,6 +7,7 @@ import errno
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
+from storages.backends.s3 import S3Storage
 
 from .edge.errors import SourceMissing, SourceTooLarge
 from .edge.store import S3Store, Store
@@ -42,10 +43,6 @@ class StorageStore:
 
 def store_for(storage: Storage) -> Store:
     """The edge's own S3 store for an S3Storage (real Content-Type and Cache-Control), else a StorageStore."""
-    try:
-        from storages.backends.s3 import S3Storage
-    except ImportError:  # pragma: no cover - django-storages is a dependency
-        S3Storage = ()  # noqa: N806
     if isinstance(storage, S3Storage):
         location = storage.location.strip("/")
         client = storage.connection.meta.client

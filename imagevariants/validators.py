@@ -24,7 +24,7 @@ MAX_NAME_BYTES = 250
 
 def read_source(file: Any) -> tuple[bytes, Probe]:
     """Read an uploaded or stored file within the edge's limits and probe it; ValidationError says why not."""
-    limits = conf.limits()
+    limits = conf.settings().limits
     file.open("rb")
     try:
         file.seek(0)

@@ -11,22 +11,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from . import conf
+from .edge.formats import FORMATS, PICTURE_FORMATS
 from .edge.keys import url_path
-from .edge.pipeline import CONTENT_TYPES, output_size
+from .edge.pipeline import output_size
 from .edge.presets import Document, Output
+from .exceptions import NothingPublished, UnknownPreset
 from .publishing import published_document
 from .sources import as_source, is_empty
 
 logger = logging.getLogger("imagevariants")
-PICTURE_FORMATS = ("avif", "webp")
-
-
-class UnknownPreset(LookupError):
-    """A template asked for a preset (or a format of it) that the edge does not serve."""
-
-
-class NothingPublished(UnknownPreset):
-    """No presets are published to the CDN yet: the tags fall back to the originals, even with DEBUG on."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +42,7 @@ class Candidate:
 
 def base_url() -> str:
     """The URL under which a key is served: the CDN, or the local edge's route."""
-    cdn = conf.get("CDN_URL")
+    cdn = conf.settings().cdn_url
     if cdn:
         return cdn.rstrip("/") + "/"
     return reverse("imagevariants:edge", kwargs={"key": "_"})[:-1]
@@ -58,7 +51,7 @@ def base_url() -> str:
 def original_url(source: object) -> str:
     """The URL of the original: through the CDN when configured, else the storage's own URL."""
     ref = as_source(source)
-    if conf.get("CDN_URL"):
+    if conf.settings().cdn_url:
         return base_url() + url_path(ref.key)
     return conf.source_storage.url(ref.key)
 
@@ -71,11 +64,10 @@ def _document() -> Document:
 
 
 def _output(document: Document, preset: str, fmt: str | None) -> Output:
-    try:
-        outputs = document.outputs(preset)
-    except KeyError:
+    if preset not in document.presets:
         known = ", ".join(document.presets) or "none"
-        raise UnknownPreset(f"Unknown image preset {preset!r}; published presets: {known}.") from None
+        raise UnknownPreset(f"Unknown image preset {preset!r}; published presets: {known}.")
+    outputs = document.outputs(preset)
     if fmt is None:
         return outputs[0]
     for output in outputs:
@@ -181,7 +173,7 @@ def picture(
             sources.append(
                 format_html(
                     '<source type="{}" srcset="{}" sizes="{}">',
-                    CONTENT_TYPES[fmt],
+                    FORMATS[fmt].mime,
                     _joined(candidates(ref, names, fmt)),
                     sizes,
                 )

@@ -19,11 +19,9 @@ from django.apps import apps
 from django.db import models
 
 from . import conf
-from .edge.handler import handle
 from .edge.keys import url_path
-from .edge.limits import Deadline
 from .edge.presets import Document, Output
-from .local_edge import DEADLINE_SECONDS, origin_response_event
+from .local_edge import answer_miss
 from .models import SourceImage
 from .sources import SourceRef, as_source, is_empty
 from .storage_store import store_for
@@ -96,7 +94,7 @@ def keys(ref: SourceRef, outputs: list[Output], document: Document) -> list[str]
 
 def requester(document: Document) -> Callable[[str], Outcome]:
     """How to warm one key: a GET of its CDN URL, or the edge handler run here for the local edge."""
-    if conf.get("CDN_URL"):
+    if conf.settings().cdn_url:
         return _through_cdn
     storage = conf.source_storage
     store = store_for(storage)
@@ -104,7 +102,7 @@ def requester(document: Document) -> Callable[[str], Outcome]:
     def locally(key: str) -> Outcome:
         if storage.exists(key):
             return Outcome(key, True, "stored")
-        response = handle(origin_response_event(key, "localhost"), store, document, Deadline(DEADLINE_SECONDS))
+        response = answer_miss(key, "localhost", store, document)
         status = int(response["status"])
         if status in (200, 307):  # 307: stored, too large to return inline
             return Outcome(key, True, "made")

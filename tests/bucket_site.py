@@ -18,7 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 import requests
-from django.core.files.base import ContentFile
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
@@ -118,10 +117,7 @@ class Site:
 
     def source(self, name: str, data: bytes | None = None) -> SourceImage:
         """A tracked source uploaded through the storage (its sha256 and version known)."""
-        image = SourceImage()
-        image.file.save(name, ContentFile(data or images.jpeg(80, 60)), save=False)
-        image.save()
-        return image
+        return images.tracked(name, data or images.jpeg(80, 60))
 
 
 def served(key: str, *versions: SourceVersion | None) -> set[str]:

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from imagevariants.edge.handler import handle
+from imagevariants.edge.handler import respond
 from imagevariants.edge.keys import decode_uri
 from imagevariants.edge.presets import Document
 from imagevariants.edge.store import S3Store
@@ -72,7 +72,7 @@ class StandInCDN:
         except ClientError as exc:
             if exc.response["Error"]["Code"] not in ("NoSuchKey", "AccessDenied", "404", "403"):
                 raise
-            response = handle(miss(path, "404", self.bucket, self.region), self.store, self.document)
+            response = respond(miss(path, "404", self.bucket, self.region), self.store, self.document)
             with self.lock:
                 self.generated += 1
             status = int(response["status"])

@@ -1,4 +1,8 @@
-"""Fixtures shared by the Django-side tests: a real S3-speaking server (moto) on 127.0.0.1, presets, sources."""
+"""Fixtures of the whole suite: a real S3-speaking server (moto) on 127.0.0.1, presets, sources.
+
+The autouse fixtures apply to every test, the edge's included: they reset state of the Django side (a setting and a
+cache), which the edge tests never read, so no conftest below redefines them.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from django.core.files.base import ContentFile
 
 from tests import images
 
@@ -52,12 +55,13 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path) -> None:
-    """Each test gets its own empty media folder."""
+    """Each test gets its own empty media folder (a setting only: the folder is made when a file is saved)."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 @pytest.fixture(autouse=True)
 def _fresh_published_cache() -> Iterator[None]:
+    """Each test reads the published presets afresh (the document a process keeps, see imagevariants.publishing)."""
     from imagevariants import publishing
 
     publishing.forget()
@@ -83,12 +87,7 @@ def presets(db, django_capture_on_commit_callbacks):
 @pytest.fixture
 def source(db, settings):
     """A tracked 800x600 JPEG on the filesystem storage."""
-    from imagevariants.models import SourceImage
-
-    image = SourceImage(alt="A test picture")
-    image.file.save("photo.jpg", ContentFile(images.jpeg(800, 600)), save=False)
-    image.save()
-    return image
+    return images.tracked("photo.jpg", images.jpeg(800, 600), alt="A test picture")
 
 
 def pytest_configure(config: pytest.Config) -> None:

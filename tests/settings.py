@@ -13,7 +13,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "imagevariants",
-    "example_project.demo",
     "tests.testapp",
 ]
 MIDDLEWARE = [

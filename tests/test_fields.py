@@ -311,7 +311,8 @@ def test_the_checks(settings, tmp_path):
 
 
 def test_migrations_serialise_the_field_cleanly():
-    call_command("makemigrations", "testapp", "demo", check=True, dry_run=True, verbosity=0)  # no changes
+    # No changes (the demo's Article, with the example project's settings: tests/example_project/test_demo.py).
+    call_command("makemigrations", "testapp", check=True, dry_run=True, verbosity=0)
     field = Photo._meta.get_field("image")
     name, path, args, kwargs = field.deconstruct()
     assert path == "imagevariants.fields.VariantImageField"

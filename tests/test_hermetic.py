@@ -9,7 +9,7 @@ import boto3
 import pytest
 from django.core.management import call_command
 
-from imagevariants.models import EdgeDeployment
+from imagevariants.models import Publication
 
 
 def test_ambient_aws_settings_never_send_a_client_past_moto(monkeypatch, request):
@@ -36,4 +36,4 @@ def test_deploy_edge_runs_without_a_user_name(presets, monkeypatch):
     presets["md"].width = 260
     presets["md"].save()  # an edit to publish (its own on-commit publication never runs inside the test)
     call_command("deploy_edge", stdout=io.StringIO())
-    assert EdgeDeployment.objects.latest().created_by.startswith("unknown@")
+    assert Publication.objects.latest().created_by.startswith("unknown@")

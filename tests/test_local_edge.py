@@ -17,7 +17,8 @@ from imagevariants import local_edge, publishing
 from imagevariants.edge import handler, pipeline
 from imagevariants.edge.errors import Busy
 from imagevariants.edge.lambda_rules import MAX_GENERATED_RESPONSE
-from imagevariants.local_edge import LambdaRuleViolation, to_http_response
+from imagevariants.exceptions import LambdaRuleViolation
+from imagevariants.local_edge import to_http_response
 from imagevariants.models import SourceImage
 from imagevariants.variants import original_url
 from tests import images

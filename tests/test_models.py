@@ -82,6 +82,15 @@ def test_preset_validation_names_the_field(fields, field):
     assert field in excinfo.value.message_dict
 
 
+def test_every_output_format_of_the_document_can_be_chosen():
+    from imagevariants.edge.formats import OUTPUT_FORMATS
+
+    assert [value for value, _ in VariantPreset.Format.choices] == ["", *OUTPUT_FORMATS]
+    preset = VariantPreset(name="anim", width=250, quality=80, format="gif", avif=False, webp=False)
+    preset.full_clean(exclude=["name"])
+    assert [s.format for s in preset.specs()] == ["gif"]
+
+
 def test_format_this_pillow_cannot_encode(monkeypatch):
     from PIL import features
 
@@ -100,3 +109,39 @@ def test_duplicate_name_refused(presets):
     with pytest.raises(ValidationError) as excinfo:
         VariantPreset(name="md", width=10).full_clean()
     assert "name" in excinfo.value.message_dict
+
+
+@pytest.mark.django_db(transaction=True)
+def test_permissions_granted_on_edgedeployment_hold_after_its_rename():
+    from django.contrib.auth.models import Permission, User
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = (
+        [("imagevariants", "0003_source_file_field")],
+        [("imagevariants", "0004_rename_edgedeployment_publication")],
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    ContentType.objects.clear_cache()
+    content_type = ContentType.objects.get(app_label="imagevariants", model="publication")
+    content_type.model = "edgedeployment"  # as a database made by the earlier release has it
+    content_type.save()
+    Permission.objects.filter(content_type=content_type).delete()
+    viewer = User.objects.create(username="viewer")
+    viewer.user_permissions.add(
+        Permission.objects.create(
+            content_type=content_type, codename="view_edgedeployment", name="Can view edge deployment"
+        )
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(after)
+    ContentType.objects.clear_cache()
+    viewer = User.objects.get(pk=viewer.pk)  # a fresh permission cache
+    assert viewer.has_perm("imagevariants.view_publication")
+    moved = Permission.objects.get(codename="view_publication")
+    assert moved.name == "Can view publication"
+    assert not Permission.objects.filter(codename="view_edgedeployment").exists()
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes("imagevariants"))

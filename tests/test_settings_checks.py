@@ -4,48 +4,49 @@ import re
 from pathlib import Path
 
 import pytest
+from django.core.checks import registry
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage
 from django.test import override_settings
 
 import imagevariants.checks
 from imagevariants import conf
-from imagevariants.checks import check_settings
+from imagevariants.checks import TAG
 
 CDN = "https://d1.cloudfront.net"
 
 
-def ids(settings_dict=None, **other):
+def ids(settings_dict=None, tag=TAG, **other):
     with override_settings(IMAGEVARIANTS=settings_dict or {}, **other):
-        return sorted({m.id for m in check_settings()})
+        return sorted({m.id for m in registry.run_checks(tags=[tag])})
 
 
 def test_defaults():
-    assert conf.get("VARIANT_PREFIX") == "_v/"
-    assert conf.get("REGION") == "us-east-1"
-    assert conf.local_mode() is True
+    assert conf.settings().variant_prefix == "_v/"
+    assert conf.settings().region == "us-east-1"
+    assert conf.settings().local_mode is True
     assert ids() == []
 
 
 def test_override_settings_resets_the_cached_getter():
-    assert conf.get("CDN_URL") == ""
+    assert conf.settings().cdn_url == ""
     with override_settings(IMAGEVARIANTS={"CDN_URL": "https://d1.cloudfront.net"}):
-        assert conf.get("CDN_URL") == "https://d1.cloudfront.net"
-        assert conf.local_mode() is False
-    assert conf.get("CDN_URL") == ""
+        assert conf.settings().cdn_url == "https://d1.cloudfront.net"
+        assert conf.settings().local_mode is False
+    assert conf.settings().cdn_url == ""
 
 
 def test_bucket_defaults_to_django_storages_setting():
     with override_settings(AWS_STORAGE_BUCKET_NAME="media-bucket"):
-        assert conf.get("BUCKET") == "media-bucket"
+        assert conf.settings().bucket == "media-bucket"
     with override_settings(AWS_STORAGE_BUCKET_NAME="media-bucket", IMAGEVARIANTS={"BUCKET": "other"}):
-        assert conf.get("BUCKET") == "other"
+        assert conf.settings().bucket == "other"
 
 
 def test_unknown_option_is_named():
     with override_settings(IMAGEVARIANTS={"CDN_URLS": "x"}):
         with pytest.raises(ImproperlyConfigured, match="CDN_URLS"):
-            conf.get("CDN_URL")
+            conf.settings()
     assert ids({"CDN_URLS": "x"}) == ["imagevariants.E001"]
 
 
@@ -140,6 +141,21 @@ def test_pillow_without_avif_warns(monkeypatch):
     real = features.check
     monkeypatch.setattr(features, "check", lambda name: False if name == "avif" else real(name))
     assert ids() == ["imagevariants.W002"]
+    assert ids(tag="codecs") == ["imagevariants.W002"]
+
+
+def test_each_concern_runs_under_its_own_tag(monkeypatch):
+    from PIL import features
+
+    with override_settings(IMAGEVARIANTS={"CDN_URLS": "x"}):  # E001 once, from the settings' check
+        assert [m.id for m in registry.run_checks(tags=[TAG])] == ["imagevariants.E001"]
+    monkeypatch.setattr(features, "check", lambda name: False)
+    broken = {"REGION": "eu-west-1"}
+    unmounted = {"ROOT_URLCONF": "tests.urls_without_edge"}
+    assert ids(broken, **unmounted) == ["imagevariants.E004", "imagevariants.E008", "imagevariants.W002"]
+    assert ids(broken, tag="settings", **unmounted) == ["imagevariants.E004"]
+    assert ids(broken, tag="urls", **unmounted) == ["imagevariants.E008"]
+    assert ids(broken, tag="codecs", **unmounted) == ["imagevariants.W002"]
 
 
 class BucketStorage(FileSystemStorage):
@@ -162,3 +178,10 @@ def test_a_bucket_named_by_the_storage_is_enough(storage):
     assert ids(options, ROOT_URLCONF="tests.urls_without_edge", STORAGES=storages) == []
     # The default storage names no bucket: the warning stays when the sources live there.
     assert ids({"CDN_URL": CDN}, ROOT_URLCONF="tests.urls_without_edge", STORAGES=storages) == ["imagevariants.W001"]
+
+
+def test_the_settings_reference_lists_every_option_with_its_default():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "reference" / "settings.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z_]+)`(?:, `([A-Z_]+)`)? \|", text, re.M))
+    names = {name for pair in documented for name in pair if name}
+    assert names == set(conf.DEFAULTS)

@@ -8,8 +8,8 @@ from django.template import Context, Template
 from django.test import override_settings
 
 from imagevariants import publishing
-from imagevariants.models import EdgeDeployment, SourceImage, VariantPreset
-from imagevariants.variants import UnknownPreset
+from imagevariants.exceptions import UnknownPreset
+from imagevariants.models import Publication, SourceImage, VariantPreset
 from tests import images
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +44,7 @@ def test_variant_url_with_a_cdn_uses_the_published_presets(presets, source):
             original = "https://d111111abcdef8.cloudfront.net/images/photo.jpg"
             assert render('{% variant_url s "md" %}', s=source) == original
         publishing.record(
-            publishing.draft_document(), EdgeDeployment.Target.CLOUDFRONT, status=EdgeDeployment.Status.SUCCEEDED
+            publishing.draft_document(), Publication.Target.CLOUDFRONT, status=Publication.Status.SUCCEEDED
         )
         published = f"https://d111111abcdef8.cloudfront.net/_v/md.{fp(presets['md'])}.{ver(source)}/images/photo.jpg"
         assert render('{% variant_url s "md" %}', s=source) == published
@@ -67,7 +67,7 @@ def test_before_the_first_deploy_pages_render_the_originals_under_debug(presets,
         assert len([r for r in caplog.records if "No presets are published yet" in r.getMessage()]) == 3
         assert "deploy_edge" in caplog.text
         publishing.record(
-            publishing.draft_document(), EdgeDeployment.Target.CLOUDFRONT, status=EdgeDeployment.Status.SUCCEEDED
+            publishing.draft_document(), Publication.Target.CLOUDFRONT, status=Publication.Status.SUCCEEDED
         )
         publishing.forget()
         assert render('{% variant_url s "md" %}', s=source).startswith("https://d111111abcdef8.cloudfront.net/_v/md.")

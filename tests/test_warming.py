@@ -16,8 +16,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 
-from imagevariants import conf, publishing, warming
-from imagevariants.models import EdgeDeployment, SourceImage
+from imagevariants import conf, local_edge, publishing, warming
+from imagevariants.models import Publication, SourceImage
 from imagevariants.variants import candidates
 from tests import images
 from tests.cdn import StandInCDN
@@ -47,13 +47,13 @@ def emitted(source: SourceImage) -> set[str]:
 def counted_renders(monkeypatch) -> list[str]:
     """Every run of the edge handler in this process (the local edge's and the stand-in CDN's alike)."""
     calls: list[str] = []
-    real = warming.handle
+    real = local_edge.respond  # what warming's local_edge.answer_miss runs
 
     def counted(event, *args, **kwargs):
         calls.append(event["Records"][0]["cf"]["request"]["uri"])
         return real(event, *args, **kwargs)
 
-    monkeypatch.setattr(warming, "handle", counted)
+    monkeypatch.setattr(local_edge, "respond", counted)
     return calls
 
 
@@ -139,7 +139,7 @@ def cdn_site(aws, settings, presets):
     document = publishing.draft_document()
     with StandInCDN(BUCKET, "us-east-1", document) as cdn:
         settings.IMAGEVARIANTS = {"STORAGE": "media", "CDN_URL": cdn.url, "BUCKET": BUCKET}
-        publishing.record(document, EdgeDeployment.Target.CLOUDFRONT, status=EdgeDeployment.Status.SUCCEEDED)
+        publishing.record(document, Publication.Target.CLOUDFRONT, status=Publication.Status.SUCCEEDED)
         publishing.forget()
         yield cdn
 

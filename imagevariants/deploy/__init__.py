@@ -1,7 +1,7 @@
-"""Publishing presets to the edge: the code path shared by ``manage.py deploy_edge`` and the admin action.
+"""Publishing presets to CloudFront: the code path shared by ``manage.py deploy_edge`` and the admin action.
 
-On the local edge, publishing records the document at once. With a CDN, a deployment takes the lock (its own
-pending ``EdgeDeployment``: one at a time per target), builds and verifies the bundle, then creates or updates
+(On the local edge, ``publishing.publish_locally`` publishes instead.) A deployment takes the lock (its own
+pending ``Publication``: one at a time per target), builds and verifies the bundle, then creates or updates
 the role and the function, publishes a version of exactly that bundle, and attaches it to the distribution. Once
 the distribution runs the new version the deployment is live and the tags switch to its presets, even when
 CloudFront's propagation could not be confirmed afterwards.
@@ -22,12 +22,12 @@ from django.utils import timezone
 
 from .. import conf, publishing
 from ..edge.presets import Document
-from ..models import EdgeDeployment, memory_problem
+from ..exceptions import BundleError, DeployError, RuntimeUnavailable
+from ..models import Publication, memory_problem
 from . import aws
-from .aws import DeployError
-from .bundle import Bundle, BundleError, build, verify
+from .bundle import Bundle, build, verify
 
-__all__ = ["DeployError", "Options", "abandon", "check_bundle", "plan", "publish", "rollback"]
+__all__ = ["DeployError", "Options", "Plan", "abandon", "check_bundle", "plan", "publish_to_cloudfront", "rollback"]
 Report = Callable[[str], None]
 
 #: How long a pending deployment holds the lock; after that it is taken to have died (marked failed, abandoned).
@@ -56,12 +56,12 @@ class Options:
     @classmethod
     def from_settings(cls, **overrides: Any) -> Options:
         options = cls(
-            distribution_id=conf.get("DISTRIBUTION_ID"),
-            function_name=conf.get("FUNCTION_NAME"),
-            bucket=conf.get("BUCKET"),
-            role_name=conf.get("ROLE_NAME"),
-            runtime=conf.get("RUNTIME"),
-            memory=conf.get("MEMORY_MB"),
+            distribution_id=conf.settings().distribution_id,
+            function_name=conf.settings().function_name,
+            bucket=conf.settings().bucket,
+            role_name=conf.settings().role_name,
+            runtime=conf.settings().runtime,
+            memory=conf.settings().memory_mb,
         )
         options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
         site = options.bucket or options.distribution_id
@@ -75,62 +75,60 @@ class Options:
 
 @dataclass
 class Plan:
-    """What a deployment would change: presets added, changed, removed (by fingerprint)."""
+    """What a deployment would change against the live one (``previous``, its document ``before``): the names of
+    the presets added, changed (other current revisions) and removed, in the document's order. Data only: the
+    words are ``texts.plan_lines``."""
 
     document: Document
-    previous: EdgeDeployment | None
+    previous: Publication | None
+    before: Document | None = None
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
-        if not (self.added or self.changed or self.removed):
-            return ["Presets: no change since the live deployment."]
-        return ["Presets:", *(f"  {line}" for line in self.added + self.changed + self.removed)]
-
 
 def plan() -> Plan:
     document = publishing.draft_document()
-    previous = publishing.last_deployment(EdgeDeployment.Target.CLOUDFRONT)
+    previous = publishing.last_publication(Publication.Target.CLOUDFRONT)
     before = Document.from_dict(previous.document) if previous else None
-    result = Plan(document, previous)
+    result = Plan(document, previous, before)
     for name, preset in document.presets.items():
-        fingerprints = ", ".join(f"{fp} ({preset.revisions[fp].format or 'as source'})" for fp in preset.current)
         if before is None or name not in before.presets:
-            result.added.append(f"+ {name}: {fingerprints}")
+            result.added.append(name)
         elif before.presets[name].current != preset.current:
-            old = ", ".join(before.presets[name].current)
-            result.changed.append(f"~ {name}: {old} -> {fingerprints} (old revisions still served)")
-    for name in sorted(set(before.presets) - set(document.presets) if before else ()):
-        result.removed.append(f"- {name}: its URLs will no longer be generated")
+            result.changed.append(name)
+    result.removed = sorted(set(before.presets) - set(document.presets) if before else ())
     return result
 
 
-def publish(
-    by: str = "", *, options: Options | None = None, dry_run: bool = False, report: Report = lambda line: None
-) -> EdgeDeployment | None:
-    """Publish the current presets. Returns the deployment (the live one when up to date), None on a dry run.
+def publish_to_cloudfront(
+    by: str = "",
+    *,
+    options: Options | None = None,
+    dry_run: bool = False,
+    report: Report = lambda line: None,
+    show_plan: Callable[[Plan], None] = lambda plan: None,
+) -> Publication | None:
+    """Deploy the current presets to CloudFront. Returns the deployment (the live one when up to date), None on a
+    dry run. ``show_plan`` gets what the deployment changes, once planned (under the lock), before the bundle is
+    built; ``report`` gets each step's line.
 
-    Raises DeployError with a one-sentence reason: when another deployment is in progress, or when a step fails
-    before the distribution was updated (the deployment is then recorded as failed and the distribution and the
-    tags stay on the previous version).
+    Raises DeployError with a one-sentence reason: when the site runs the local edge (no CDN_URL), when another
+    deployment is in progress, or when a step fails before the distribution was updated (the deployment is then
+    recorded as failed and the distribution and the tags stay on the previous version).
     """
-    if conf.local_mode():
-        if dry_run:
-            report("Local edge: publishing would apply the presets at once.")
-            return None
-        return publishing.publish_locally(by)
+    if conf.settings().local_mode:  # the tags would never read this deployment: they use the local edge's publications
+        raise DeployError("IMAGEVARIANTS['CDN_URL'] is not set, so the site runs the local edge: publish locally.")
     options = options or Options.from_settings()
     _check(options)
     if dry_run:
-        return _dry_run(options, report)
+        return _dry_run(options, report, show_plan)
     deployment = _acquire(by, options)
     try:
         # Planned under the lock: no other deployment can finish (and publish revisions) from here on.
         current = plan()
         _check_memory(current.document)
-        for line in current.lines():
-            report(line)
+        show_plan(current)
         bundle = _build(current.document, options.runtime)
         report(f"Bundle: {bundle.size / 1e6:.1f} MB, sha256 {bundle.sha256}")
         previous = current.previous
@@ -148,7 +146,7 @@ def publish(
     return _go_live(deployment, current.document, bundle, options, report, "Deployed")
 
 
-def rollback(by: str = "", *, options: Options | None = None, report: Report = lambda line: None) -> EdgeDeployment:
+def rollback(by: str = "", *, options: Options | None = None, report: Report = lambda line: None) -> Publication:
     """Make the presets of the deployment before the live one current again, as a new function version.
 
     The new document also keeps every revision served in the last ``REVISIONS_KEEP_DAYS`` days (those of the
@@ -183,7 +181,7 @@ def abandon(by: str = "", report: Report = lambda line: None) -> int:
             _pending()
             .filter(pk=deployment.pk)
             .update(
-                status=EdgeDeployment.Status.FAILED,
+                status=Publication.Status.FAILED,
                 error=f"Abandoned by {by or 'an operator'} (deploy_edge --abandon-pending).",
                 finished_at=timezone.now(),
             )
@@ -192,10 +190,9 @@ def abandon(by: str = "", report: Report = lambda line: None) -> int:
     return abandoned
 
 
-def _dry_run(options: Options, report: Report) -> EdgeDeployment | None:
+def _dry_run(options: Options, report: Report, show_plan: Callable[[Plan], None]) -> Publication | None:
     current = plan()
-    for line in current.lines():
-        report(line)
+    show_plan(current)
     bundle = _build(current.document, options.runtime)
     report(f"Bundle: {bundle.size / 1e6:.1f} MB, sha256 {bundle.sha256}")
     holder = _pending().first()
@@ -213,7 +210,7 @@ def _dry_run(options: Options, report: Report) -> EdgeDeployment | None:
     return None
 
 
-def _up_to_date(previous: EdgeDeployment | None, document: Document, bundle: Bundle, options: Options) -> bool:
+def _up_to_date(previous: Publication | None, document: Document, bundle: Bundle, options: Options) -> bool:
     return bool(
         previous
         and previous.document_sha256 == document.sha256
@@ -248,17 +245,16 @@ def _still_up_to_date(options: Options, document: Document, report: Report) -> b
 
 
 # -- the lock ---------------------------------------------------------------------------------------------------
-def _pending() -> QuerySet[EdgeDeployment]:
-    return EdgeDeployment.objects.filter(
-        target=EdgeDeployment.Target.CLOUDFRONT, status=EdgeDeployment.Status.PENDING
-    ).order_by("created_at", "pk")
+def _pending() -> QuerySet[Publication]:
+    pending = Publication.objects.filter(target=Publication.Target.CLOUDFRONT, status=Publication.Status.PENDING)
+    return pending.order_by("created_at", "pk")
 
 
 def _utc(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
-def _busy(holder: EdgeDeployment) -> str:
+def _busy(holder: Publication) -> str:
     return (
         f"Another deployment to CloudFront is in progress, started by {holder.created_by} at"
         f" {_utc(holder.created_at)}: wait for it to finish or, if that run died, clear it with"
@@ -267,11 +263,11 @@ def _busy(holder: EdgeDeployment) -> str:
     )
 
 
-def _acquire(by: str, options: Options) -> EdgeDeployment:
+def _acquire(by: str, options: Options) -> Publication:
     """Record a pending deployment, which is the lock; DeployError naming the holder when another has it."""
     now = timezone.now()
     _pending().filter(created_at__lt=now - LEASE).update(
-        status=EdgeDeployment.Status.FAILED,
+        status=Publication.Status.FAILED,
         error=(
             f"Abandoned: still in progress {int(LEASE.total_seconds() // 60)} minutes after it started,"
             " so its run is taken to have died."
@@ -282,7 +278,7 @@ def _acquire(by: str, options: Options) -> EdgeDeployment:
         with transaction.atomic():
             deployment = publishing.record(
                 publishing.draft_document(),  # a placeholder: the document is made under the lock
-                EdgeDeployment.Target.CLOUDFRONT,
+                Publication.Target.CLOUDFRONT,
                 by,
                 distribution_id=options.distribution_id,
             )
@@ -299,22 +295,22 @@ def _acquire(by: str, options: Options) -> EdgeDeployment:
     return deployment
 
 
-def _release(deployment: EdgeDeployment) -> None:
+def _release(deployment: Publication) -> None:
     """Give the lock back without a trace: nothing was changed on AWS (up to date, or the bundle failed)."""
-    EdgeDeployment.objects.filter(pk=deployment.pk, status=EdgeDeployment.Status.PENDING).delete()
+    Publication.objects.filter(pk=deployment.pk, status=Publication.Status.PENDING).delete()
 
 
-def _hold(deployment: EdgeDeployment) -> None:
+def _hold(deployment: Publication) -> None:
     """Refuse to touch the distribution once the lock was taken away (abandoned by an operator or the lease)."""
-    if not EdgeDeployment.objects.filter(pk=deployment.pk, status=EdgeDeployment.Status.PENDING).exists():
+    if not Publication.objects.filter(pk=deployment.pk, status=Publication.Status.PENDING).exists():
         raise DeployError("This deployment was marked abandoned while it ran, so its version was not attached.")
 
 
 # -- rollback ---------------------------------------------------------------------------------------------------
-def _rollback_target() -> tuple[EdgeDeployment, EdgeDeployment]:
+def _rollback_target() -> tuple[Publication, Publication]:
     """The live deployment and the latest earlier successful one whose presets differ from it."""
-    succeeded = EdgeDeployment.objects.filter(
-        target=EdgeDeployment.Target.CLOUDFRONT, status=EdgeDeployment.Status.SUCCEEDED
+    succeeded = Publication.objects.filter(
+        target=Publication.Target.CLOUDFRONT, status=Publication.Status.SUCCEEDED
     ).order_by("-created_at", "-pk")
     live = succeeded.first()
     if live is not None:
@@ -329,7 +325,7 @@ def _currents(document: Document) -> dict[str, tuple[str, ...]]:
     return {name: preset.current for name, preset in document.presets.items()}
 
 
-def _rollback_document(live: EdgeDeployment, target: EdgeDeployment) -> Document:
+def _rollback_document(live: Publication, target: Publication) -> Document:
     """The target's presets as current, presets added since kept as they are, and every revision still served."""
     old, now = Document.from_dict(target.document), Document.from_dict(live.document)
     current = {name: [preset.revisions[fp] for fp in preset.current] for name, preset in old.presets.items()}
@@ -337,10 +333,10 @@ def _rollback_document(live: EdgeDeployment, target: EdgeDeployment) -> Document
         current.setdefault(name, [preset.revisions[fp] for fp in preset.current])  # its URLs are in pages
     return Document.build(
         current,
-        publishing.served_revisions(EdgeDeployment.Target.CLOUDFRONT),
-        prefix=conf.get("VARIANT_PREFIX"),
-        limits=conf.limits(),
-        sources=conf.source_prefixes(),
+        publishing.served_revisions(Publication.Target.CLOUDFRONT),
+        prefix=conf.settings().variant_prefix,
+        limits=conf.settings().limits,
+        sources=conf.settings().sources,
     )
 
 
@@ -367,8 +363,8 @@ def _check_memory(document: Document) -> None:
 
 
 def _check(options: Options) -> None:
-    if conf.get("REGION") != aws.LAMBDA_REGION:
-        raise DeployError(f"Lambda@Edge functions live in us-east-1, not {conf.get('REGION')!r}: fix REGION.")
+    if conf.settings().region != aws.LAMBDA_REGION:
+        raise DeployError(f"Lambda@Edge functions live in us-east-1, not {conf.settings().region!r}: fix REGION.")
     if not options.distribution_id:
         raise DeployError("No distribution: give --distribution-id or set IMAGEVARIANTS['DISTRIBUTION_ID'].")
 
@@ -384,7 +380,7 @@ def check_bundle(bundle: Bundle, report: Report) -> None:
     """Run the bundle's handler under the runtime's Python when this machine has one; DeployError if it fails."""
     try:
         result = verify(bundle)
-    except LookupError as exc:
+    except RuntimeUnavailable as exc:
         report(f"Bundle not run before upload: {exc}.")
     except BundleError as exc:
         raise DeployError(str(exc)) from None
@@ -393,8 +389,8 @@ def check_bundle(bundle: Bundle, report: Report) -> None:
 
 
 def _go_live(
-    deployment: EdgeDeployment, document: Document, bundle: Bundle, options: Options, report: Report, done: str
-) -> EdgeDeployment:
+    deployment: Publication, document: Document, bundle: Bundle, options: Options, report: Report, done: str
+) -> Publication:
     """Upload, publish and attach; the deployment is live from the moment UpdateDistribution succeeded."""
     deployment.document = document.to_dict()
     deployment.document_sha256 = document.sha256
@@ -408,7 +404,7 @@ def _go_live(
         _attach(clients, deployment.function_arn, document, options, report)
     except BaseException as exc:
         reason = _reason(exc)
-        _finish(deployment, EdgeDeployment.Status.FAILED, error=reason)
+        _finish(deployment, Publication.Status.FAILED, error=reason)
         if isinstance(exc, Exception):
             raise DeployError(reason) from None
         raise
@@ -425,7 +421,7 @@ def _go_live(
         except BaseException as exc:
             note = f"Propagation to the edge locations was not confirmed: {_reason(exc).rstrip('.')}."
             interrupted = None if isinstance(exc, Exception) else exc
-    if not _finish(deployment, EdgeDeployment.Status.SUCCEEDED, note=note):
+    if not _finish(deployment, Publication.Status.SUCCEEDED, note=note):
         raise DeployError(
             f"Version {deployment.function_arn} is attached but this deployment was marked abandoned while it ran,"
             " so the tags stay on the previous presets (which it also serves): run deploy_edge again."
@@ -500,7 +496,7 @@ def _attach(clients: dict[str, Any], arn: str, document: Document, options: Opti
     """The version on the variant behaviour, and on the default one when asked or when it already runs this
     function, or the live deployment's under its former name, there (for seed-style URLs), so no behaviour keeps
     an older version."""
-    previous = publishing.last_deployment(EdgeDeployment.Target.CLOUDFRONT)
+    previous = publishing.last_publication(Publication.Target.CLOUDFRONT)
     former = _function_name(previous.function_arn) if previous else ""
     names = {options.function_name, former} - {""}
 
@@ -577,10 +573,10 @@ def _survey(clients: dict[str, Any], options: Options, document: Document) -> tu
     ], refusals
 
 
-def _finish(deployment: EdgeDeployment, status: str, error: str = "", note: str = "") -> bool:
+def _finish(deployment: Publication, status: str, error: str = "", note: str = "") -> bool:
     """Close a pending deployment; False (and nothing changed) when it is no longer pending (abandoned)."""
     finished_at = timezone.now()
-    closed = EdgeDeployment.objects.filter(pk=deployment.pk, status=EdgeDeployment.Status.PENDING).update(
+    closed = Publication.objects.filter(pk=deployment.pk, status=Publication.Status.PENDING).update(
         status=status, error=error, note=note, finished_at=finished_at
     )
     if closed:

@@ -20,9 +20,10 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from ..edge.store import parse_s3_domain
+from ..exceptions import DeployError
 
 LAMBDA_REGION = "us-east-1"
-HANDLER = "imagevariants.edge.handler.handler"
+HANDLER = "imagevariants.edge.handler.lambda_handler"
 POLICY_NAME = "imagevariants-edge"
 EVENT_TYPE = "origin-response"
 #: Tags on the role and the function the deployer made or adopted: the site they serve.
@@ -38,10 +39,6 @@ TRUST_POLICY = {
         }
     ],
 }
-
-
-class DeployError(Exception):
-    """A deployment step failed; the message is one sentence that says what to do."""
 
 
 def explain(exc: Exception) -> str:
@@ -393,7 +390,6 @@ def _retry(call: Callable[[], Any], attempts: int, delay: float) -> Any:
             if code != "InvalidParameterValueException" or attempt == attempts - 1:
                 raise
             time.sleep(delay)
-    return None
 
 
 def code_sha256(zip_bytes: bytes) -> str:
@@ -411,7 +407,6 @@ def publish_function(
     zip_bytes: bytes,
     description: str,
     tags: dict[str, str] | None = None,
-    role_delay: float = 5.0,
 ) -> str:
     """Create or update the function in us-east-1 and publish a numbered version of exactly ``zip_bytes``.
 
@@ -434,7 +429,7 @@ def publish_function(
                     **settings,
                 ),
                 attempts=12,
-                delay=role_delay,
+                delay=5.0,
             )
         else:
             lambda_.update_function_code(FunctionName=name, ZipFile=zip_bytes, Architectures=["x86_64"])
@@ -470,7 +465,6 @@ def update_distribution(
             if exc.response.get("Error", {}).get("Code") == "PreconditionFailed" and attempt == 1:
                 continue  # someone else changed the distribution in between: read it again
             raise DeployError(explain(exc)) from None
-    raise AssertionError("unreachable")
 
 
 def wait_deployed(

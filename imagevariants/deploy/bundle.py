@@ -22,20 +22,14 @@ from pathlib import Path
 import PIL
 
 from ..edge.presets import Document
+from ..exceptions import BundleError, PillowMissing, RuntimeUnavailable
+from .aws import HANDLER
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # imagevariants/
 EDGE_FILES = ("__init__.py", "edge")
 DOCUMENT_NAME = "imagevariants/edge/presets.json"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 VERIFY_SCRIPT = Path(__file__).with_name("verify_bundle.py")
-
-
-class BundleError(Exception):
-    """The bundle cannot be built or does not work; the message says why in one sentence."""
-
-
-class PillowMissing(BundleError):
-    """Pillow for the Lambda runtime has not been fetched into the cache on this machine."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +44,6 @@ class Bundle:
     @property
     def size(self) -> int:
         return len(self.data)
-
-    def names(self) -> list[str]:
-        with zipfile.ZipFile(io.BytesIO(self.data)) as archive:
-            return archive.namelist()
 
 
 def python_version(runtime: str) -> str:
@@ -165,17 +155,18 @@ def find_interpreter(runtime: str) -> str | None:
 def verify(bundle: Bundle, interpreter: str | None = None) -> dict:
     """Unzip the bundle and run real origin-response events through its handler under the runtime's Python.
 
-    Raises BundleError if the handler fails or if Django is importable inside; returns the script's report.
-    Raises LookupError when no interpreter of the runtime's version is available.
+    Raises BundleError if the handler fails, if the entry point Lambda is configured with (``HANDLER``) is not a
+    function of the bundle or if Django is importable inside; returns the script's report.
+    Raises RuntimeUnavailable when no interpreter of the runtime's version is available.
     """
     interpreter = interpreter or find_interpreter(bundle.runtime)
     if not interpreter:
-        raise LookupError(f"no Python {python_version(bundle.runtime)} interpreter on this machine")
+        raise RuntimeUnavailable(f"no Python {python_version(bundle.runtime)} interpreter on this machine")
     with tempfile.TemporaryDirectory(prefix="imagevariants-bundle-") as tmp:
         with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
             archive.extractall(tmp)
         result = subprocess.run(
-            [interpreter, "-I", "-S", str(VERIFY_SCRIPT), tmp],
+            [interpreter, "-I", "-S", str(VERIFY_SCRIPT), tmp, HANDLER],
             capture_output=True,
             text=True,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},

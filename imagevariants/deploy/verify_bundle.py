@@ -1,9 +1,12 @@
 """Run real origin-response events through an unzipped bundle's handler (standalone: run with -I -S).
 
-Usage: ``python3.12 -I -S verify_bundle.py BUNDLE_DIR``. Prints one JSON line; exits non-zero on any failure.
+Usage: ``python3.12 -I -S verify_bundle.py BUNDLE_DIR [ENTRY_POINT]``, ENTRY_POINT being the function's configured
+handler (``module.function``), which must be a function of the bundle. Prints one JSON line; exits non-zero on any
+failure.
 """
 
 import base64
+import importlib
 import io
 import json
 import sys
@@ -24,6 +27,7 @@ from PIL import Image  # noqa: E402  (from the bundle)
 
 from imagevariants.edge import handler  # noqa: E402
 from imagevariants.edge.errors import SourceMissing  # noqa: E402
+from imagevariants.edge.events import origin_response_event as event  # noqa: E402
 from imagevariants.edge.keys import SourceVersion, url_path  # noqa: E402
 
 
@@ -43,19 +47,9 @@ class FolderStore:
         path.write_bytes(data)
 
 
-def event(uri, status="403"):
-    return {
-        "Records": [{"cf": {
-            "config": {"distributionDomainName": "d111111abcdef8.cloudfront.net", "eventType": "origin-response"},
-            "request": {"uri": uri, "method": "GET", "querystring": "", "headers": {}, "clientIp": "203.0.113.1",
-                        "origin": {"s3": {"domainName": "bucket.s3.us-east-1.amazonaws.com", "path": "",
-                                          "region": "us-east-1", "authMethod": "none", "customHeaders": {}}}},
-            "response": {"status": status, "statusDescription": "Forbidden",
-                         "headers": {"content-type": [{"key": "Content-Type", "value": "application/xml"}]}},
-        }}]
-    }  # fmt: skip
-
-
+if len(sys.argv) > 2:  # the entry point Lambda is configured with
+    module, _, name = sys.argv[2].rpartition(".")
+    assert callable(getattr(importlib.import_module(module), name, None)), f"no entry point {sys.argv[2]}"
 document = handler.baked_document()
 # A source the edge must refuse to read: under no source prefix.
 OUTSIDE = next(key for n in range(100) if not document.allows_source(key := f"private{n}/verify/photo.jpg"))
@@ -69,11 +63,11 @@ with tempfile.TemporaryDirectory() as root:
     (Path(root) / source).write_bytes(picture.getvalue())
 
     passed = event("/verify/not-a-variant.jpg")
-    assert handler.handle(passed, store, document) is passed["Records"][0]["cf"]["response"], "pass-through"
+    assert handler.respond(passed, store, document) is passed["Records"][0]["cf"]["response"], "pass-through"
     for name in sorted(document.presets):
         for output in document.outputs(name):
             key = output.key(source, document.prefix)
-            response = handler.handle(event("/" + url_path(key)), store, document)
+            response = handler.respond(event("/" + url_path(key)), store, document)
             assert response["status"] in ("200", "307"), (key, response["status"], response.get("body"))
             data = (Path(root) / key).read_bytes()
             image = Image.open(io.BytesIO(data))
@@ -81,15 +75,15 @@ with tempfile.TemporaryDirectory() as root:
             if response["status"] == "200":
                 assert base64.b64decode(response["body"]) == data
         outside = output.key(OUTSIDE, document.prefix)
-        assert handler.handle(event("/" + url_path(outside)), store, document)["status"] == "404", "outside sources"
+        assert handler.respond(event("/" + url_path(outside)), store, document)["status"] == "404", "outside sources"
         assert not (Path(root) / outside).exists(), "outside sources written"
-        alias = handler.handle(event("/" + url_path(source.replace(".jpg", f"-{name}.jpg"))), store, document)
+        alias = handler.respond(event("/" + url_path(source.replace(".jpg", f"-{name}.jpg"))), store, document)
         assert alias["status"] == "302", ("alias", alias)
     first = document.outputs(sorted(document.presets)[0])[0]
     right = first.key(source, document.prefix, SourceVersion.of(picture.getvalue()))
-    assert handler.handle(event("/" + url_path(right)), store, document)["status"] in ("200", "307"), "version"
+    assert handler.respond(event("/" + url_path(right)), store, document)["status"] in ("200", "307"), "version"
     wrong = first.key(source, document.prefix, SourceVersion("0" * 12))
-    assert handler.handle(event("/" + url_path(wrong)), store, document)["status"] == "404", "another version"
+    assert handler.respond(event("/" + url_path(wrong)), store, document)["status"] == "404", "another version"
     assert not (Path(root) / wrong).exists(), "another version written"
     report["variants"] = sum(len(p.current) for p in document.presets.values())
 print(json.dumps(report))

@@ -116,44 +116,69 @@ class _Sequence:
     order_hint_bits: int = 0
 
 
+@dataclass(frozen=True)
+class _Timing:
+    """What a sequence header's timing_info() and decoder_model_info() tell (all zero when it has none)."""
+
+    equal_interval: int = 0
+    decoder_model: int = 0
+    delay_bits: int = 0  # buffer_delay_length_minus_1 + 1
+    removal_bits: int = 0
+    presentation_bits: int = 0
+
+
+def _timing(r: _Bits) -> _Timing:
+    """timing_info_present_flag, then timing_info() and decoder_model_info() if present (5.5.1, 5.5.3, 5.5.4)."""
+    if not r.f(1):  # timing_info_present_flag
+        return _Timing()
+    r.f(32)  # num_units_in_display_tick
+    r.f(32)  # time_scale
+    equal_interval = r.f(1)
+    if equal_interval:
+        r.uvlc()  # num_ticks_per_picture_minus_1
+    if not r.f(1):  # decoder_model_info_present_flag
+        return _Timing(equal_interval)
+    delay_bits = r.f(5) + 1
+    r.f(32)  # num_units_in_decoding_tick
+    removal_bits = r.f(5) + 1
+    presentation_bits = r.f(5) + 1
+    return _Timing(equal_interval, 1, delay_bits, removal_bits, presentation_bits)
+
+
+def _operating_points(r: _Bits, timing: _Timing) -> list[tuple[int, bool]]:
+    """initial_display_delay_present_flag and the operating points: (operating_point_idc,
+    decoder_model_present_for_this_op) of each."""
+    initial_display_delay = r.f(1)
+    operating_points: list[tuple[int, bool]] = []
+    for _ in range(r.f(5) + 1):  # operating_points_cnt_minus_1
+        idc = r.f(12)
+        if r.f(5) > 7:  # seq_level_idx
+            r.f(1)  # seq_tier
+        present = False
+        if timing.decoder_model:
+            present = bool(r.f(1))
+            if present:  # operating_parameters_info()
+                r.f(timing.delay_bits)  # decoder_buffer_delay
+                r.f(timing.delay_bits)  # encoder_buffer_delay
+                r.f(1)  # low_delay_mode_flag
+        if initial_display_delay and r.f(1):
+            r.f(4)  # initial_display_delay_minus_1
+        operating_points.append((idc, present))
+    return operating_points
+
+
 def _sequence_header(r: _Bits) -> _Sequence:
     """Parse sequence_header_obu() (AV1 specification 5.5.1) up to OrderHintBits."""
     r.f(3)  # seq_profile
     r.f(1)  # still_picture
     reduced = r.f(1)
-    decoder_model = equal_interval = 0
-    delay_bits = removal_bits = presentation_bits = 0
+    timing = _Timing()
     operating_points: list[tuple[int, bool]] = []
     if reduced:
         r.f(5)  # seq_level_idx[0]
     else:
-        if r.f(1):  # timing_info_present_flag: timing_info()
-            r.f(32)  # num_units_in_display_tick
-            r.f(32)  # time_scale
-            equal_interval = r.f(1)
-            if equal_interval:
-                r.uvlc()  # num_ticks_per_picture_minus_1
-            decoder_model = r.f(1)
-            if decoder_model:  # decoder_model_info()
-                delay_bits = r.f(5) + 1
-                r.f(32)  # num_units_in_decoding_tick
-                removal_bits = r.f(5) + 1
-                presentation_bits = r.f(5) + 1
-        initial_display_delay = r.f(1)
-        for _ in range(r.f(5) + 1):  # operating_points_cnt_minus_1
-            idc = r.f(12)
-            if r.f(5) > 7:  # seq_level_idx
-                r.f(1)  # seq_tier
-            present = False
-            if decoder_model:
-                present = bool(r.f(1))
-                if present:  # operating_parameters_info()
-                    r.f(delay_bits)  # decoder_buffer_delay
-                    r.f(delay_bits)  # encoder_buffer_delay
-                    r.f(1)  # low_delay_mode_flag
-            if initial_display_delay and r.f(1):
-                r.f(4)  # initial_display_delay_minus_1
-            operating_points.append((idc, present))
+        timing = _timing(r)
+        operating_points = _operating_points(r, timing)
     width_bits = r.f(4) + 1
     height_bits = r.f(4) + 1
     max_width = r.f(width_bits) + 1
@@ -180,9 +205,9 @@ def _sequence_header(r: _Bits) -> _Sequence:
         reduced=False,
         width_bits=width_bits,
         height_bits=height_bits,
-        presentation_bits=presentation_bits if decoder_model and not equal_interval else 0,
-        decoder_model=bool(decoder_model),
-        removal_bits=removal_bits,
+        presentation_bits=timing.presentation_bits if timing.decoder_model and not timing.equal_interval else 0,
+        decoder_model=bool(timing.decoder_model),
+        removal_bits=timing.removal_bits,
         operating_points=tuple(operating_points),
         frame_id_bits=frame_id_bits,
         delta_frame_id_bits=delta_frame_id_bits,
@@ -190,6 +215,32 @@ def _sequence_header(r: _Bits) -> _Sequence:
         integer_mv=integer_mv,
         order_hint_bits=r.f(3) + 1 if order_hint else 0,
     )
+
+
+def _skip_buffer_removal_times(r: _Bits, seq: _Sequence, temporal_id: int, spatial_id: int) -> None:
+    """buffer_removal_time_present_flag, and a buffer_removal_time for every operating point that has a decoder
+    model and includes the frame's layers."""
+    if seq.decoder_model and r.f(1):  # buffer_removal_time_present_flag
+        for idc, present in seq.operating_points:
+            if present and (idc == 0 or ((idc >> temporal_id) & 1 and (idc >> (spatial_id + 8)) & 1)):
+                r.f(seq.removal_bits)  # buffer_removal_time
+
+
+def _takes_a_reference_size(r: _Bits, seq: _Sequence, error_resilient: int) -> bool:
+    """Read an inter frame's references up to its size: whether it takes the size of a frame decoded before
+    (found_ref in frame_size_with_refs()), rather than giving its own."""
+    short_signaling = r.f(1) if seq.order_hint_bits else 0
+    if short_signaling:
+        r.f(6)  # last_frame_idx, gold_frame_idx
+    for _ in range(7):
+        if not short_signaling:
+            r.f(3)  # ref_frame_idx
+        r.f(seq.delta_frame_id_bits)  # delta_frame_id_minus_1
+    if not error_resilient:  # frame_size_with_refs()
+        for _ in range(7):
+            if r.f(1):  # found_ref: the size of a frame decoded before
+                return True
+    return False
 
 
 def _frame_size(r: _Bits, seq: _Sequence, temporal_id: int, spatial_id: int) -> tuple[int, int] | None:
@@ -217,26 +268,13 @@ def _frame_size(r: _Bits, seq: _Sequence, temporal_id: int, spatial_id: int) -> 
     r.f(seq.order_hint_bits)  # order_hint
     if not (intra or error_resilient):
         r.f(3)  # primary_ref_frame
-    if seq.decoder_model and r.f(1):  # buffer_removal_time_present_flag
-        for idc, present in seq.operating_points:
-            if present and (idc == 0 or ((idc >> temporal_id) & 1 and (idc >> (spatial_id + 8)) & 1)):
-                r.f(seq.removal_bits)  # buffer_removal_time
+    _skip_buffer_removal_times(r, seq, temporal_id, spatial_id)
     refresh = 0xFF if all_refreshed else r.f(8)  # refresh_frame_flags
     if (not intra or refresh != 0xFF) and error_resilient:
         for _ in range(8):
             r.f(seq.order_hint_bits)  # ref_order_hint
-    if not intra:
-        short_signaling = r.f(1) if seq.order_hint_bits else 0
-        if short_signaling:
-            r.f(6)  # last_frame_idx, gold_frame_idx
-        for _ in range(7):
-            if not short_signaling:
-                r.f(3)  # ref_frame_idx
-            r.f(seq.delta_frame_id_bits)  # delta_frame_id_minus_1
-        if not error_resilient:  # frame_size_with_refs()
-            for _ in range(7):
-                if r.f(1):  # found_ref: the size of a frame decoded before
-                    return None
+    if not intra and _takes_a_reference_size(r, seq, error_resilient):
+        return None
     return r.f(seq.width_bits) + 1, r.f(seq.height_bits) + 1
 
 
@@ -298,6 +336,34 @@ class _Walk:
     seq: _Sequence | None = None  # the sequence header in force at the end
 
 
+def _obu_header(stream: _Data, pos: int) -> tuple[int, int, int, int, int]:
+    """The header of the OBU at ``pos`` (obu_header() and obu_size, AV1 specification 5.3): its type, temporal_id
+    and spatial_id, and where its payload starts (from ``pos``) and how long it is."""
+    head = stream.read(pos, 10)
+    byte = head[0]
+    if byte & 0x80:
+        raise ValueError("an OBU has its forbidden bit set")
+    kind = (byte >> 3) & 15
+    temporal_id = spatial_id = 0
+    start = 1
+    if byte & 4:  # obu_extension_flag
+        if len(head) < 2:
+            raise ValueError("an OBU header is cut short")
+        temporal_id, spatial_id = head[1] >> 5, (head[1] >> 3) & 3
+        start = 2
+    if byte & 2:  # obu_has_size_field
+        if start < len(head) and head[start] < 0x80:  # a one-byte leb128
+            size = head[start]
+            start += 1
+        else:
+            size, start = _leb128(head, start)
+    else:
+        size = stream.size - pos - start
+    if start > len(head) or pos + start + size > stream.size:
+        raise ValueError("an OBU runs past its data")
+    return kind, temporal_id, spatial_id, start, size
+
+
 def _walk(stream: _Data, budget: _Budget, seq: _Sequence | None = None) -> _Walk:
     """Walk the OBUs of ``stream``, reading every sequence header and the size in every frame header. ``seq`` is
     the sequence header in force before it (a track's av1C), if any."""
@@ -305,28 +371,7 @@ def _walk(stream: _Data, budget: _Budget, seq: _Sequence | None = None) -> _Walk
     pos = 0
     while pos < stream.size:
         budget.spend()
-        head = stream.read(pos, 10)
-        byte = head[0]
-        if byte & 0x80:
-            raise ValueError("an OBU has its forbidden bit set")
-        kind = (byte >> 3) & 15
-        temporal_id = spatial_id = 0
-        start = 1
-        if byte & 4:  # obu_extension_flag
-            if len(head) < 2:
-                raise ValueError("an OBU header is cut short")
-            temporal_id, spatial_id = head[1] >> 5, (head[1] >> 3) & 3
-            start = 2
-        if byte & 2:  # obu_has_size_field
-            if start < len(head) and head[start] < 0x80:  # a one-byte leb128
-                size = head[start]
-                start += 1
-            else:
-                size, start = _leb128(head, start)
-        else:
-            size = stream.size - pos - start
-        if start > len(head) or pos + start + size > stream.size:
-            raise ValueError("an OBU runs past its data")
+        kind, temporal_id, spatial_id, start, size = _obu_header(stream, pos)
         if kind == _OBU_SEQUENCE_HEADER:
             bits = _Bits(stream.read(pos + start, min(size, SEQUENCE_HEADER_BYTES)))
             walk.seq = _sequence_header(bits)
@@ -469,38 +514,56 @@ def _av1_items(data: bytes, start: int, end: int, budget: _Budget) -> list[int]:
     return ids
 
 
-def _meta(data: bytes, start: int, end: int, budget: _Budget) -> list[tuple[int, int]]:
-    """The largest frame of each av01 item of a meta box."""
-    ids: list[int] = []
-    locations: dict[int, tuple[int, list[tuple[int, int]]]] = {}
-    idat: tuple[int, int] | None = None
+@dataclass
+class _MetaBoxes:
+    """What a meta box's iinf, iloc and idat boxes tell."""
+
+    ids: list[int] = field(default_factory=list)  # of the av01 items
+    locations: dict[int, tuple[int, list[tuple[int, int]]]] = field(default_factory=dict)
+    idat: tuple[int, int] | None = None  # the first idat box's payload: start, end
+
+
+def _meta_boxes(data: bytes, start: int, end: int, budget: _Budget) -> _MetaBoxes:
+    """Read the iinf, iloc and idat children of a meta box."""
+    found = _MetaBoxes()
     for kind, child, child_end in _boxes(data, start + 4, end, budget):  # a FullBox: after version and flags
         if kind == b"iinf":
-            ids += _av1_items(data, child, child_end, budget)
+            found.ids += _av1_items(data, child, child_end, budget)
         elif kind == b"iloc":
-            found = _item_locations(data, child, child_end, budget)
-            if found.keys() & locations.keys():
+            locations = _item_locations(data, child, child_end, budget)
+            if locations.keys() & found.locations.keys():
                 raise ValueError("an item is located twice")
-            locations.update(found)
-        elif kind == b"idat" and idat is None:
-            idat = child, child_end
+            found.locations.update(locations)
+        elif kind == b"idat" and found.idat is None:
+            found.idat = child, child_end
+    return found
+
+
+def _item_segments(data: bytes, item_id: int, meta: _MetaBoxes) -> list[tuple[int, int]]:
+    """Where an item's data lies in the file: (offset, length) of each of its extents."""
+    if item_id not in meta.locations:
+        raise ValueError(f"AV1 item {item_id} has no location")
+    method, extents = meta.locations[item_id]
+    if method == 0:
+        base, limit = 0, len(data)
+    elif method == 1 and meta.idat is not None:
+        base, limit = meta.idat
+    else:
+        raise ValueError(f"AV1 item {item_id} is stored in a way the decoder cannot read")
+    segments = []
+    for offset, length in extents:
+        if offset > limit - base or length > limit - base - offset:
+            raise ValueError(f"AV1 item {item_id} lies past the end of its data")
+        segments.append((base + offset, length))
+    return segments
+
+
+def _meta(data: bytes, start: int, end: int, budget: _Budget) -> list[tuple[int, int]]:
+    """The largest frame of each av01 item of a meta box."""
+    meta = _meta_boxes(data, start, end, budget)
     sizes = []
-    for item_id in ids:
-        if item_id not in locations:
-            raise ValueError(f"AV1 item {item_id} has no location")
-        method, extents = locations[item_id]
-        if method == 0:
-            base, limit = 0, len(data)
-        elif method == 1 and idat is not None:
-            base, limit = idat
-        else:
-            raise ValueError(f"AV1 item {item_id} is stored in a way the decoder cannot read")
-        segments = []
-        for offset, length in extents:
-            if offset > limit - base or length > limit - base - offset:
-                raise ValueError(f"AV1 item {item_id} lies past the end of its data")
-            segments.append((base + offset, length))
-        walk = _walk(_Data(data, segments), budget)
+    for item_id in meta.ids:
+        walk = _walk(_Data(data, _item_segments(data, item_id, meta)), budget)
         if walk.seq is None:
             raise ValueError(f"AV1 item {item_id} has no sequence header")
         sizes.append(_largest(walk.frames or walk.maxima))  # the frames the decoder allocates, if it has any

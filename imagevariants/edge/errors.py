@@ -1,4 +1,5 @@
-"""Errors the edge turns into small, short-lived 4xx responses (never a 5xx for bad input)."""
+"""The edge's errors: those it answers as small, short-lived 4xx responses (never a 5xx for bad input), and
+those of a malformed presets document or limits object."""
 
 from __future__ import annotations
 
@@ -76,3 +77,11 @@ class Busy(EdgeError):
     @property
     def public(self) -> str:
         return f"{self.reason}: too many variants are being made at once; try again"
+
+
+class DocumentError(ValueError):
+    """The presets document is malformed; the message names the offending field."""
+
+
+class LimitsError(DocumentError):
+    """A limits object is malformed; the message names the field."""

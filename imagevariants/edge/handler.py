@@ -1,8 +1,9 @@
 """The Lambda@Edge origin-response handler: make a missing variant, store it in S3, return it.
 
-Entry point for Lambda: ``imagevariants.edge.handler.handler``. The local edge calls :func:`handle` with a store
-over the Django storage and the published document; Lambda uses the S3 origin of the event and the document
-baked next to this module.
+Entry point for Lambda: ``imagevariants.edge.handler.lambda_handler``, which answers with :func:`respond` over
+the S3 origin of the event and the document baked next to this module. The local edge and warming call
+:func:`respond` with a store over the Django storage and the published document. Whoever calls it, a variant is
+made by :func:`make_variant`: read the source, render it, write the variant.
 
 Every request has one deadline (Lambda's remaining time less a margin): reading the source, rendering and
 writing the variant fit inside it, work that cannot finish in time is skipped, and the answer (a 503 when time
@@ -22,10 +23,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import BadKey, EdgeError, NotServed, OutOfTime, SourceMissing
-from .keys import decode_uri, parse_key, parse_seed_alias, url_path
+from .keys import VariantKey, decode_uri, parse_key, parse_seed_alias, url_path
 from .lambda_rules import RESPONSE_BUDGET, response_size
 from .limits import Deadline
-from .pipeline import render
+from .pipeline import Rendered, render
 from .presets import Document
 from .store import S3Store, Store
 
@@ -47,7 +48,7 @@ def _is_miss(origin_response: dict[str, Any]) -> bool:
     return origin_response.get("status") in ("403", "404")
 
 
-def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point: the store is the event's S3 origin (its bucket, in its region); the deadline is the
     invocation's remaining time (``context.get_remaining_time_in_millis()``) less a margin."""
     deadline = Deadline.from_context(context)
@@ -67,7 +68,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         response = origin_response if passes else _text(503, "Service Unavailable", "variant unavailable", "no-store")
         print(json.dumps({**log, "status": response.get("status")}, default=str))
         return response
-    return handle(event, store, document, deadline)
+    return respond(event, store, document, deadline)
 
 
 class _NoStore:
@@ -136,7 +137,9 @@ def _redirect(status: int, key: str, cache_control: str) -> dict[str, Any]:
     }
 
 
-def handle(event: dict[str, Any], store: Store, document: Document, deadline: Deadline | None = None) -> dict[str, Any]:
+def respond(
+    event: dict[str, Any], store: Store, document: Document, deadline: Deadline | None = None
+) -> dict[str, Any]:
     """Answer one origin-response event within ``deadline`` (the trigger's 30 s less a margin by default);
     never raises, never answers 5xx for bad input, always writes one JSON log line."""
     started = time.monotonic()
@@ -145,7 +148,7 @@ def handle(event: dict[str, Any], store: Store, document: Document, deadline: De
     try:
         cf = event["Records"][0]["cf"]
         log.update(uri=cf["request"].get("uri"), status_in=cf["response"].get("status"))
-        response = _handle(cf, store, document, log, deadline)
+        response = _answer(cf, store, document, log, deadline)
     except Exception as exc:  # the last line of defence: a bug must not become a viewer-facing crash loop
         log.update(outcome="error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
         response = _text(503, "Service Unavailable", "variant temporarily unavailable", "no-store")
@@ -155,7 +158,7 @@ def handle(event: dict[str, Any], store: Store, document: Document, deadline: De
     return response
 
 
-def _handle(
+def _answer(
     cf: dict[str, Any], store: Store, document: Document, log: dict[str, Any], deadline: Deadline
 ) -> dict[str, Any]:
     origin_response = cf["response"]
@@ -180,39 +183,11 @@ def _handle(
         return _redirect(302, target, document.cache_control["alias"])
     log["preset"] = variant.preset
     try:
-        resolved = document.resolve(variant)
-        if resolved is None:
-            raise NotServed(f"{variant.preset}.{variant.fingerprint} is not a served preset revision")
-        spec, source_key = resolved
-        if source_key.startswith(document.prefix):
-            raise NotServed("a variant is never made from a variant")
-        log["source"] = source_key
-        if not document.allows_source(source_key):
-            raise NotServed("the source is not under a source prefix")  # the log names both, the body neither
-        data = _within(deadline, "reading the source", store.read, source_key, document.limits.max_source_bytes)
-        log["source_bytes"] = len(data)
-        if variant.version is not None and not variant.version.matches(data):
-            raise NotServed("the source's bytes are not the version the key names")  # replaced, or a minted key
-        rendered = render(data, spec, document.limits, deadline=deadline)
+        rendered, stored = make_variant(variant, key, store, document, deadline, log)
     except EdgeError as exc:
         log.update(outcome=type(exc).__name__, error=str(exc))
         return error_response(exc, document.cache_control["uncached"] if exc.status >= 500 else errors_cache)
-    log.update(
-        source_pixels=rendered.source_width * rendered.source_height,
-        source_size=f"{rendered.source_width}x{rendered.source_height}",
-        output_bytes=len(rendered.data),
-        output_pixels=rendered.width * rendered.height,
-        pixels=f"{rendered.width}x{rendered.height}",
-        format=rendered.format,
-    )
-    try:
-        deadline.check("storing the variant", WRITE_RESERVE)
-        _within(deadline, "storing the variant", store.write, key, rendered.data, rendered.content_type,
-                document.cache_control["variant"])  # fmt: skip
-        stored, cache_control = True, document.cache_control["variant"]
-    except Exception as exc:
-        log["write_error"] = f"{type(exc).__name__}: {exc}"
-        stored, cache_control = False, document.cache_control["uncached"]
+    cache_control = document.cache_control["variant" if stored else "uncached"]
     response = {
         "status": "200",
         "statusDescription": "OK",
@@ -228,3 +203,45 @@ def _handle(
         return _redirect(307, key, document.cache_control["uncached"])
     log["outcome"] = "too-large-unstored"
     return _text(503, "Service Unavailable", "variant temporarily unavailable", document.cache_control["uncached"])
+
+
+def make_variant(
+    variant: VariantKey, key: str, store: Store, document: Document, deadline: Deadline, log: dict[str, Any]
+) -> tuple[Rendered, bool]:
+    """Make the variant at ``key`` (parsed as ``variant``): read its source, render it, write the variant.
+
+    Raises the EdgeError of a revision the document does not serve, of a source it may not read, that is missing,
+    too large or not the version the key names, and of a render refused or out of time: nothing is written then.
+    A failed write (or no time left for it) is no error: the variant is returned unstored, ``write_error`` logged.
+    Returns the rendering and whether it was stored; what it read and made is added to ``log``.
+    """
+    resolved = document.resolve(variant)
+    if resolved is None:
+        raise NotServed(f"{variant.preset}.{variant.fingerprint} is not a served preset revision")
+    spec, source_key = resolved
+    if source_key.startswith(document.prefix):
+        raise NotServed("a variant is never made from a variant")
+    log["source"] = source_key
+    if not document.allows_source(source_key):
+        raise NotServed("the source is not under a source prefix")  # the log names both, the body neither
+    data = _within(deadline, "reading the source", store.read, source_key, document.limits.max_source_bytes)
+    log["source_bytes"] = len(data)
+    if variant.version is not None and not variant.version.matches(data):
+        raise NotServed("the source's bytes are not the version the key names")  # replaced, or a minted key
+    rendered = render(data, spec, document.limits, deadline=deadline)
+    log.update(
+        source_pixels=rendered.source_width * rendered.source_height,
+        source_size=f"{rendered.source_width}x{rendered.source_height}",
+        output_bytes=len(rendered.data),
+        output_pixels=rendered.width * rendered.height,
+        pixels=f"{rendered.width}x{rendered.height}",
+        format=rendered.format,
+    )
+    try:
+        deadline.check("storing the variant", WRITE_RESERVE)
+        _within(deadline, "storing the variant", store.write, key, rendered.data, rendered.content_type,
+                document.cache_control["variant"])  # fmt: skip
+    except Exception as exc:
+        log["write_error"] = f"{type(exc).__name__}: {exc}"
+        return rendered, False
+    return rendered, True

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
 
 from .errors import BadKey
+from .formats import FORMATS
 
 #: Lower-case slug, no dots (the dot separates the name from the fingerprint).
 PRESET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -27,9 +28,6 @@ MAX_KEY_BYTES = 1024  # S3's own limit on an object key
 #: Most file systems' limit on a name: a variant key with a longer segment could never be stored (and would be
 #: made again on every request), so it is refused before anything is read.
 MAX_SEGMENT_BYTES = 255
-
-#: File extension used in keys for each output format.
-EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
 
 
 #: Hex digits of the source's SHA-256 in a content version: 48 bits, so no two versions of one key collide.
@@ -94,7 +92,7 @@ def build_key(
     ``version`` is the source's version when known (the key then names those bytes only)."""
     head = f"{preset}.{fingerprint}.{version.token}" if version else f"{preset}.{fingerprint}"
     key = f"{prefix}{head}/{source_key}"
-    return f"{key}.{EXTENSIONS[fmt]}" if fmt else key
+    return f"{key}.{FORMATS[fmt].extension}" if fmt else key
 
 
 def url_path(key: str) -> str:

@@ -37,7 +37,7 @@ def response_size(response: dict[str, Any]) -> int:
 
 def violations(response: dict[str, Any]) -> list[str]:
     """Every way ``response`` breaks the origin-response rules; an empty list when it is acceptable."""
-    problems = [f"unknown field {name!r}" for name in sorted(set(response) - ALLOWED_FIELDS - {"body"})]
+    problems = [f"unknown field {name!r}" for name in sorted(set(response) - ALLOWED_FIELDS)]
     status = response.get("status")
     if not (isinstance(status, str) and status.isdigit() and len(status) == 3):
         problems.append(f"status must be a three-digit string, not {status!r}")

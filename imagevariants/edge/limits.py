@@ -12,11 +12,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .errors import OutOfTime
-
-
-class LimitsError(ValueError):
-    """A limits object is malformed; the message names the field."""
+from .errors import LimitsError, OutOfTime
 
 
 @dataclass(frozen=True)
@@ -65,12 +61,12 @@ class Deadline:
         self.at = clock() + seconds
 
     @classmethod
-    def from_context(cls, context: Any, default_seconds: float = 28.0) -> Deadline:
+    def from_context(cls, context: Any) -> Deadline:
         """The deadline of a Lambda invocation (``get_remaining_time_in_millis``), less the margin."""
         try:
             remaining_ms = float(context.get_remaining_time_in_millis())
         except Exception:  # no context (a direct call): the origin-response trigger's own 30 s
-            remaining_ms = default_seconds * 1000 + cls.MARGIN_MS
+            remaining_ms = 28_000.0 + cls.MARGIN_MS
         return cls(max(0.0, remaining_ms - cls.MARGIN_MS) / 1000)
 
     def remaining(self) -> float:

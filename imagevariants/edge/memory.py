@@ -20,10 +20,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .errors import Busy
+from .formats import FORMATS, OUTPUT_FORMATS
 
 if TYPE_CHECKING:
     from .limits import Limits
-    from .presets import Spec
+    from .spec import Spec
 
 MIB = 1 << 20
 
@@ -94,8 +95,6 @@ FACTORS: dict[str, Any] = {
 
 GREY_MODES = ("L", "1", "I", "F", "I;16", "I;16L", "I;16B", "I;16N")
 ALPHA_MODES = ("RGBA", "LA", "P", "PA", "RGBa", "La")
-OUTPUT_FORMATS = ("jpeg", "png", "webp", "avif", "gif")
-ANIMATED_FORMATS = ("gif", "webp", "avif")
 
 
 def _mode_class(mode: str) -> str:
@@ -248,7 +247,7 @@ def worst_case_bytes(spec: Spec, limits: Limits) -> int:
                 multiscan=multiscan,
             )
             worst = max(worst, estimate)
-        if fmt not in ANIMATED_FORMATS:
+        if not FORMATS[fmt].animation:
             continue
         for frames in range(2, limits.max_frames + 1):
             frame = pixels // frames

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PIL import (  # the decoders of INPUT_FORMATS, registered without importing every Pillow plugin
+from PIL import (  # the decoders of formats.DECODERS, registered without importing every Pillow plugin
     AvifImagePlugin,  # noqa: F401
     BmpImagePlugin,  # noqa: F401
     GifImagePlugin,  # noqa: F401
@@ -30,29 +30,14 @@ from PIL import (  # the decoders of INPUT_FORMATS, registered without importing
 
 from .cost import MAX_RENDER_SECONDS, Work, estimate_seconds
 from .errors import EdgeError, SourceTooLarge, Undecodable
+from .formats import DECODERS, FORMATS, kept_format
 from .limits import Deadline, Limits
 from .memory import MIB, available_bytes, estimate_peak_bytes, fits, reservations
 from .screen import Structure, exif_tags, screen_bytes, screen_image
 
 if TYPE_CHECKING:
-    from .presets import Spec
+    from .spec import Spec
 
-#: Bump when a change to this module changes output bytes: it is part of every fingerprint.
-PIPELINE_VERSION = "7"
-
-#: Formats the pipeline decodes (JPEG covers MPO, which shares its decoder). Pillow's other plugins
-#: (EPS through Ghostscript, among others) are never tried.
-INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "AVIF", "TIFF", "BMP")
-PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF", "gif": "GIF"}
-ANIMATED_FORMATS = ("gif", "webp", "avif")  # output formats that keep an animated source's animation
-CONTENT_TYPES = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "avif": "image/avif",
-    "gif": "image/gif",
-}
-_SOURCE_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "AVIF": "avif"}
 _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
 #: EXIF orientation: the transpose that makes the stored image upright (as ImageOps.exif_transpose), and where
 #: a point given as fractions of the upright image lies in the stored one.
@@ -98,7 +83,7 @@ class Rendered:
 
     @property
     def content_type(self) -> str:
-        return CONTENT_TYPES[self.format]
+        return FORMATS[self.format].mime
 
 
 def output_size(src_width: int, src_height: int, spec: Spec) -> tuple[int, int]:
@@ -118,13 +103,13 @@ def _open(data: bytes, limits: Limits) -> tuple[Image.Image, Structure]:
         raise SourceTooLarge(f"source is {len(data)} bytes, over the limit of {max_bytes}")
     structure = screen_bytes(data, limits)  # scans, frames, chunks, strips: before Image.open reads them
     try:
-        image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
+        image = Image.open(io.BytesIO(data), formats=DECODERS)
     except Image.DecompressionBombError as exc:
         raise SourceTooLarge(str(exc)) from None
     except MemoryError:
         raise
     except Image.UnidentifiedImageError:  # its message holds the address of a buffer: never shown
-        raise Undecodable(f"not a decodable image: none of {', '.join(INPUT_FORMATS)}") from None
+        raise Undecodable(f"not a decodable image: none of {', '.join(DECODERS)}") from None
     except Exception as exc:  # OSError, SyntaxError and whatever a malformed file raises
         raise Undecodable(f"not a decodable image: {type(exc).__name__}: {exc}") from None
     if image.width * image.height > max_pixels:
@@ -156,10 +141,7 @@ def _orientation(image: Image.Image, structure: Structure) -> int:
 
 
 def _kept_format(image: Image.Image) -> str:
-    fmt = _SOURCE_FORMATS.get(image.format or "")
-    if fmt:
-        return fmt
-    return "png" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "jpeg"
+    return kept_format(image.format or "", image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info)
 
 
 def probe(data: bytes, limits: Limits) -> Probe:
@@ -331,7 +313,7 @@ def render(
     deadline = deadline or Deadline(float("inf"))
     try:
         # An MPO (a phone's JPEG with a preview or depth map appended) is one photograph, not an animation.
-        animated = getattr(image, "is_animated", False) and image.format != "MPO" and fmt in ANIMATED_FORMATS
+        animated = getattr(image, "is_animated", False) and image.format != "MPO" and FORMATS[fmt].animation
         source = (image.format or "", image.mode, image.width * image.height)
         if not animated:
             image = _shrink_on_load(image, (out_w, out_h), (src_w, src_h))
@@ -494,17 +476,16 @@ def _animation(
         frames.append(resized)
     if any(frame.mode == "RGBA" for frame in frames):
         frames = [frame if frame.mode == "RGBA" else frame.convert("RGBA") for frame in frames]
+    output = FORMATS[fmt]
     options = {"save_all": True, "append_images": frames[1:], "duration": durations, "loop": image.info.get("loop", 0)}
-    if fmt == "webp":
-        options.update(quality=spec.quality, method=4)
-    elif fmt == "avif":  # one AV1 encode per frame: never slower than speed 8, sized on all the frames together
-        speed = max(8, avif_speed(size[0], size[1] * len(frames)))
-        options.update(quality=spec.quality, speed=speed, max_threads=1)
-    else:
-        options.update(disposal=2, optimize=False)
+    options.update(output.animated_options)
+    if output.quality:
+        options["quality"] = spec.quality
+    if fmt == "avif":  # one AV1 encode per frame: never slower than speed 8, sized on all the frames together
+        options["speed"] = max(8, avif_speed(size[0], size[1] * len(frames)))
     deadline.check("encoding the animation")
     out = io.BytesIO()
-    frames[0].save(out, PILLOW_FORMATS[fmt], **options)
+    frames[0].save(out, output.pillow, **options)
     return out.getvalue()
 
 
@@ -522,21 +503,19 @@ def avif_speed(width: int, height: int) -> int:
 
 def _encode(image: Image.Image, fmt: str, spec: Spec) -> bytes:
     image.info = {}  # strip every piece of metadata (EXIF, GPS, XMP, the source's ICC profile)
-    if fmt == "jpeg":
+    output = FORMATS[fmt]
+    if not output.alpha:
         image = _flatten(image, spec.background)
-        options = {"quality": spec.quality, "optimize": True}
-    elif fmt == "webp":
-        options = {"quality": spec.quality, "method": 4}
-    elif fmt == "avif":
-        options = {"quality": spec.quality, "speed": avif_speed(image.width, image.height), "max_threads": 1}
     elif fmt == "gif":
         if image.mode == "LA":
             image = image.convert("RGBA")
         if image.mode not in ("P", "L", "RGBA"):  # Pillow's GIF saver quantizes RGBA itself, keeping transparency
             image = image.convert("P", palette=Image.Palette.ADAPTIVE)
-        options = {}
-    else:
-        options = {"optimize": False, "compress_level": 6}
+    options = dict(output.options)
+    if output.quality:
+        options["quality"] = spec.quality
+    if fmt == "avif":
+        options["speed"] = avif_speed(image.width, image.height)
     out = io.BytesIO()
-    image.save(out, PILLOW_FORMATS[fmt], **options)
+    image.save(out, output.pillow, **options)
     return out.getvalue()

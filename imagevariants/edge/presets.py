@@ -16,14 +16,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .keys import EXTENSIONS, FINGERPRINT_RE, PREFIX_RE, PRESET_NAME_RE, SourceVersion, VariantKey, build_key
-from .limits import Limits, LimitsError
-from .pipeline import PIPELINE_VERSION
+from .errors import DocumentError, LimitsError
+from .formats import FORMATS
+from .keys import FINGERPRINT_RE, PREFIX_RE, PRESET_NAME_RE, SourceVersion, VariantKey, build_key
+from .limits import Limits
+from .spec import PIPELINE_VERSION, Spec
 
 SCHEMA_VERSION = 1
-FITS = ("contain", "cover")
-OUTPUT_FORMATS = tuple(EXTENSIONS)  # jpeg, png, webp, avif, gif
-MAX_DIMENSION = 8192
 
 #: Where sources may be read when a document names none (documents stored before sources were baked in): the
 #: default folder of the app's uploads.
@@ -34,68 +33,6 @@ DEFAULT_CACHE_CONTROL = {
     "alias": "public, max-age=300",
     "uncached": "no-store",
 }
-
-
-class DocumentError(ValueError):
-    """The presets document is malformed; the message names the offending field."""
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One output of a preset revision. ``format`` None keeps the source's format; ``pipeline`` is the version of
-    the image pipeline the revision was made for (part of the fingerprint, not of the rendering)."""
-
-    width: int
-    height: int | None = None
-    fit: str = "contain"
-    quality: int = 80
-    format: str | None = None
-    background: str = "#ffffff"
-    pipeline: str = PIPELINE_VERSION
-
-    def __post_init__(self) -> None:
-        for name in ("width", "height", "quality"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise DocumentError(f"{name} must be an integer, not {value!r}")
-        if not 1 <= self.width <= MAX_DIMENSION:
-            raise DocumentError(f"width must be between 1 and {MAX_DIMENSION}, not {self.width}")
-        if self.height is not None and not 1 <= self.height <= MAX_DIMENSION:
-            raise DocumentError(f"height must be between 1 and {MAX_DIMENSION}, not {self.height}")
-        if self.fit not in FITS:
-            raise DocumentError(f"fit must be one of {', '.join(FITS)}, not {self.fit!r}")
-        if self.fit == "cover" and self.height is None:
-            raise DocumentError("fit 'cover' needs a height")
-        if not 1 <= self.quality <= 100:
-            raise DocumentError(f"quality must be between 1 and 100, not {self.quality}")
-        if self.format is not None and self.format not in OUTPUT_FORMATS:
-            raise DocumentError(f"format must be one of {', '.join(OUTPUT_FORMATS)} or null, not {self.format!r}")
-        if not (isinstance(self.background, str) and len(self.background) == 7 and self.background[0] == "#"):
-            raise DocumentError(f"background must be a colour like '#ffffff', not {self.background!r}")
-        try:
-            int(self.background[1:], 16)
-        except ValueError:
-            raise DocumentError(f"background must be a colour like '#ffffff', not {self.background!r}") from None
-        if not (isinstance(self.pipeline, str) and self.pipeline.isdigit() and len(self.pipeline) <= 8):
-            raise DocumentError(f"pipeline must be a version string like {PIPELINE_VERSION!r}, not {self.pipeline!r}")
-
-    @property
-    def fingerprint(self) -> str:
-        """Eight hex digits of SHA-256 over the canonical JSON of the spec (its pipeline version included)."""
-        payload = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(payload.encode("ascii")).hexdigest()[:8]
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], pipeline: str = PIPELINE_VERSION) -> Spec:
-        """A spec from its JSON; ``pipeline`` is the version of one stored before revisions recorded their own."""
-        if not isinstance(data, Mapping):
-            raise DocumentError(f"a revision must be an object, not {data!r}")
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise DocumentError(f"unknown revision field(s): {', '.join(sorted(unknown))}")
-        if "width" not in data:
-            raise DocumentError("a revision needs a width")
-        return cls(**{"pipeline": pipeline, **data})
 
 
 @dataclass(frozen=True)
@@ -204,44 +141,12 @@ class Document:
             raise DocumentError("presets document must be a JSON object")
         if data.get("schema") != SCHEMA_VERSION:
             raise DocumentError(f"unsupported schema {data.get('schema')!r}; this edge reads {SCHEMA_VERSION}")
-        made_for = data.get("pipeline")  # the pipeline that made the document; its revisions may be older
-        if not isinstance(made_for, str) or not made_for.isdigit():
-            raise DocumentError(f"pipeline must be a version number as a string, not {made_for!r}")
-        prefix = data.get("prefix")
-        if not isinstance(prefix, str) or not PREFIX_RE.match(prefix):
-            raise DocumentError(f"prefix must be path segments ending in '/', such as '_v/', not {prefix!r}")
-        try:
-            limits = Limits.from_dict(data.get("limits", {}))
-        except (LimitsError, TypeError) as exc:
-            raise DocumentError(str(exc)) from None
+        made_for = _pipeline(data.get("pipeline"))  # the pipeline that made the document; its revisions may be older
+        prefix = _prefix(data.get("prefix"))
+        limits = _limits(data.get("limits", {}))
         sources = _sources(data.get("sources", list(DEFAULT_SOURCES)), prefix)
-        cache_control = {**DEFAULT_CACHE_CONTROL, **data.get("cache_control", {})}
-        if set(cache_control) != set(DEFAULT_CACHE_CONTROL) or not all(
-            isinstance(v, str) and v.isprintable() for v in cache_control.values()
-        ):
-            raise DocumentError(f"cache_control must map {', '.join(DEFAULT_CACHE_CONTROL)} to header values")
-        presets = {}
-        raw_presets = data.get("presets")
-        if not isinstance(raw_presets, dict):
-            raise DocumentError("presets must be an object")
-        for name, raw in raw_presets.items():
-            if not PRESET_NAME_RE.match(name):
-                raise DocumentError(f"preset name {name!r} must be a lower-case slug without dots")
-            if not isinstance(raw, dict) or not isinstance(raw.get("revisions"), dict):
-                raise DocumentError(f"presets.{name} needs a revisions object")
-            revisions = {}
-            for fp, spec_data in raw["revisions"].items():
-                try:
-                    spec = Spec.from_dict(spec_data, made_for)
-                except (DocumentError, TypeError) as exc:
-                    raise DocumentError(f"presets.{name}.revisions.{fp}: {exc}") from None
-                if not FINGERPRINT_RE.match(fp) or spec.fingerprint != fp:
-                    raise DocumentError(f"presets.{name}.revisions.{fp}: fingerprint does not match the spec")
-                revisions[fp] = spec
-            current = raw.get("current")
-            if not isinstance(current, list) or not current or any(fp not in revisions for fp in current):
-                raise DocumentError(f"presets.{name}.current must list fingerprints of its revisions")
-            presets[name] = Preset(tuple(current), revisions)
+        cache_control = _cache_control(data.get("cache_control", {}))
+        presets = _presets(data.get("presets"), made_for)
         return cls(presets, prefix, limits, cache_control, data["pipeline"], sources)
 
     # -- serving ----------------------------------------------------------------------------------------------
@@ -253,7 +158,7 @@ class Document:
             return None
         if spec.format is None:
             return spec, variant.rest
-        suffix = "." + EXTENSIONS[spec.format]
+        suffix = "." + FORMATS[spec.format].extension
         if not variant.rest.endswith(suffix) or len(variant.rest) == len(suffix):
             return None
         return spec, variant.rest[: -len(suffix)]
@@ -270,6 +175,65 @@ class Document:
 def overlapping(first: str, second: str) -> bool:
     """Whether two key prefixes share keys (one contains the other)."""
     return first.startswith(second) or second.startswith(first)
+
+
+def _pipeline(value: Any) -> str:
+    if not isinstance(value, str) or not value.isdigit():
+        raise DocumentError(f"pipeline must be a version number as a string, not {value!r}")
+    return value
+
+
+def _prefix(value: Any) -> str:
+    if not isinstance(value, str) or not PREFIX_RE.match(value):
+        raise DocumentError(f"prefix must be path segments ending in '/', such as '_v/', not {value!r}")
+    return value
+
+
+def _limits(value: Any) -> Limits:
+    try:
+        return Limits.from_dict(value)
+    except (LimitsError, TypeError) as exc:
+        raise DocumentError(str(exc)) from None
+
+
+def _cache_control(value: Any) -> dict[str, str]:
+    """The document's Cache-Control values over the defaults: every one a header value, and no other."""
+    cache_control = {**DEFAULT_CACHE_CONTROL, **value}
+    if set(cache_control) != set(DEFAULT_CACHE_CONTROL) or not all(
+        isinstance(v, str) and v.isprintable() for v in cache_control.values()
+    ):
+        raise DocumentError(f"cache_control must map {', '.join(DEFAULT_CACHE_CONTROL)} to header values")
+    return cache_control
+
+
+def _presets(value: Any, made_for: str) -> dict[str, Preset]:
+    if not isinstance(value, dict):
+        raise DocumentError("presets must be an object")
+    return {name: _preset(name, raw, made_for) for name, raw in value.items()}
+
+
+def _preset(name: str, raw: Any, made_for: str) -> Preset:
+    """One preset of the document; ``made_for`` is the pipeline that made the document."""
+    if not PRESET_NAME_RE.match(name):
+        raise DocumentError(f"preset name {name!r} must be a lower-case slug without dots")
+    if not isinstance(raw, dict) or not isinstance(raw.get("revisions"), dict):
+        raise DocumentError(f"presets.{name} needs a revisions object")
+    revisions = {fp: _revision(name, fp, spec_data, made_for) for fp, spec_data in raw["revisions"].items()}
+    current = raw.get("current")
+    if not isinstance(current, list) or not current or any(fp not in revisions for fp in current):
+        raise DocumentError(f"presets.{name}.current must list fingerprints of its revisions")
+    return Preset(tuple(current), revisions)
+
+
+def _revision(name: str, fp: Any, spec_data: Any, made_for: str) -> Spec:
+    """A preset's revision: its spec, which must have the fingerprint it is listed under."""
+    try:
+        spec = Spec.from_dict(spec_data, made_for)
+    except (DocumentError, TypeError) as exc:
+        raise DocumentError(f"presets.{name}.revisions.{fp}: {exc}") from None
+    if not FINGERPRINT_RE.match(fp) or spec.fingerprint != fp:
+        raise DocumentError(f"presets.{name}.revisions.{fp}: fingerprint does not match the spec")
+    return spec
 
 
 def _sources(value: Any, prefix: str) -> tuple[str, ...]:

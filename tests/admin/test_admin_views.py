@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from imagevariants import publishing
-from imagevariants.models import EdgeDeployment, SourceImage, VariantPreset
+from imagevariants.models import Publication, SourceImage, VariantPreset
 from tests import images
 
 pytestmark = pytest.mark.django_db
@@ -120,10 +120,10 @@ def test_deploy_needs_the_permission(client, editor, presets):
     html = client.get(reverse("admin:imagevariants_variantpreset_changelist")).content.decode()
     assert "Deploy presets" not in html
     assert client.post(url).status_code == 403
-    before = EdgeDeployment.objects.count()
+    before = Publication.objects.count()
     editor.user_permissions.add(Permission.objects.get(codename="deploy_edge"))
     assert client.get(url).status_code == 405  # only POST changes anything
-    assert EdgeDeployment.objects.count() == before
+    assert Publication.objects.count() == before
 
 
 def test_deploy_on_the_local_edge_publishes(client, presets, settings):
@@ -132,7 +132,7 @@ def test_deploy_on_the_local_edge_publishes(client, presets, settings):
     VariantPreset.objects.filter(name="md").update(width=300)  # an edit that skipped the signals
     response = client.post(reverse("admin:imagevariants_variantpreset_deploy"), follow=True)
     assert "Presets published (Local edge" in response.content.decode()
-    latest = EdgeDeployment.objects.latest()
+    latest = Publication.objects.latest()
     assert latest.created_by == "editor" and latest.target == "local"
     assert latest.document["presets"]["md"]["current"][0] == VariantPreset.objects.get(name="md").fingerprint
 
@@ -188,14 +188,12 @@ def test_source_pages_list_variants_without_reading_images(admin_client, presets
 
 
 def test_deployments_are_read_only(admin_client, presets):
-    deployment = EdgeDeployment.objects.latest()
-    assert admin_client.get(reverse("admin:imagevariants_edgedeployment_changelist")).status_code == 200
-    assert admin_client.get(reverse("admin:imagevariants_edgedeployment_add")).status_code == 403
-    view = admin_client.get(reverse("admin:imagevariants_edgedeployment_change", args=[deployment.pk]))
+    deployment = Publication.objects.latest()
+    assert admin_client.get(reverse("admin:imagevariants_publication_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:imagevariants_publication_add")).status_code == 403
+    view = admin_client.get(reverse("admin:imagevariants_publication_change", args=[deployment.pk]))
     assert view.status_code == 200 and b'name="_save"' not in view.content
-    assert (
-        admin_client.post(reverse("admin:imagevariants_edgedeployment_delete", args=[deployment.pk])).status_code == 403
-    )
+    assert admin_client.post(reverse("admin:imagevariants_publication_delete", args=[deployment.pk])).status_code == 403
 
 
 def test_staff_without_permissions_see_nothing(client):

@@ -14,12 +14,10 @@ import boto3
 import pytest
 from django.core.management import call_command
 
-from imagevariants import publishing
+from imagevariants import deploy, publishing
 from imagevariants.deploy import bundle as bundle_module
 from imagevariants.deploy.bundle import (
     DOCUMENT_NAME,
-    BundleError,
-    PillowMissing,
     build,
     fetch_pillow,
     find_interpreter,
@@ -27,6 +25,7 @@ from imagevariants.deploy.bundle import (
     pillow_for,
     verify,
 )
+from imagevariants.exceptions import BundleError, PillowMissing
 
 pytestmark = pytest.mark.django_db
 
@@ -47,8 +46,10 @@ def test_reproducible(presets, bundle):
 
 
 def test_contents(presets, bundle):
-    names = bundle.names()
+    with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
+        names = archive.namelist()
     assert "imagevariants/edge/handler.py" in names and "PIL/__init__.py" in names
+    assert "imagevariants/edge/events.py" in names  # the verifier builds its events with it
     assert "imagevariants/__init__.py" in names
     assert not any(
         n.startswith(("django", "boto3", "botocore", "imagevariants/models", "imagevariants/deploy")) for n in names
@@ -77,6 +78,18 @@ def test_the_unzipped_bundle_runs_under_python_312(presets, bundle):
     assert report["python"].startswith("3.12.")
     assert report["presets"] == ["lg", "md", "sm", "xl"]
     assert report["variants"] == 12
+
+
+def test_an_entry_point_the_bundle_lacks_is_caught_before_upload(presets, bundle, monkeypatch):
+    """The function's configured handler must be a function of the bundle, or Lambda would fail every request."""
+    interpreter = find_interpreter("python3.12")
+    if interpreter is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have a Python 3.12 interpreter to run the bundle")
+        pytest.skip("no Python 3.12 interpreter on this machine")
+    monkeypatch.setattr(bundle_module, "HANDLER", "imagevariants.edge.handler.handler")
+    with pytest.raises(BundleError, match="no entry point imagevariants.edge.handler.handler"):
+        verify(bundle, interpreter)
 
 
 def test_a_broken_bundle_is_caught_before_upload(presets, bundle):
@@ -180,7 +193,7 @@ def test_the_admin_deploy_button_never_downloads_pillow(presets, distribution, t
     from django.contrib.auth.models import User
     from django.urls import reverse
 
-    from imagevariants.models import EdgeDeployment
+    from imagevariants.models import Publication
 
     ran: list[list[str]] = []
     monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: ran.append(command))
@@ -191,5 +204,20 @@ def test_the_admin_deploy_button_never_downloads_pillow(presets, distribution, t
     html = response.content.decode()
     assert "Deploying the presets failed: Pillow" in html and "deploy_edge --fetch-pillow --runtime python3.12" in html
     assert ran == [] and list(tmp_path.iterdir()) == []
-    assert not EdgeDeployment.objects.filter(target="cloudfront").exists()  # nothing changed on AWS: no trace, no lock
+    assert not Publication.objects.filter(target="cloudfront").exists()  # nothing changed on AWS: no trace, no lock
     assert boto3.client("lambda", region_name="us-east-1").list_functions()["Functions"] == []
+
+
+def test_only_a_missing_runtime_python_skips_the_run_before_upload(bundle, monkeypatch):
+    monkeypatch.setattr(bundle_module, "find_interpreter", lambda runtime: None)
+    lines: list[str] = []
+    deploy.check_bundle(bundle, lines.append)
+    assert lines == ["Bundle not run before upload: no Python 3.12 interpreter on this machine."]
+
+    def stray(bundle, interpreter=None):
+        return {}["python"]  # a bug in the check itself
+
+    monkeypatch.setattr(deploy, "verify", stray)
+    with pytest.raises(KeyError):  # a failing check stops the deploy: it is never taken for a missing Python
+        deploy.check_bundle(bundle, lines.append)
+    assert len(lines) == 1

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from django.core.management import CommandError, call_command
 
 from imagevariants import publishing
-from imagevariants.models import EdgeDeployment
+from imagevariants.models import Publication
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,7 @@ def keep_associations(recorder) -> None:
 
 def test_first_deploy(presets, distribution, recorder):
     output = deploy()
-    deployment = EdgeDeployment.objects.get(target="cloudfront")
+    deployment = Publication.objects.get(target="cloudfront")
     assert deployment.status == "succeeded" and deployment.error == ""
     assert deployment.function_arn.endswith(":function:imagevariants-edge-media:1")
     assert deployment.distribution_id == distribution and len(deployment.bundle_sha256) == 64
@@ -77,7 +77,7 @@ def test_first_deploy(presets, distribution, recorder):
     configuration = function["Configuration"]
     assert (configuration["Runtime"], configuration["Handler"], configuration["Timeout"]) == (
         "python3.12",
-        "imagevariants.edge.handler.handler",
+        "imagevariants.edge.handler.lambda_handler",
         30,
     )
     assert configuration.get("Architectures", ["x86_64"]) == ["x86_64"]
@@ -111,7 +111,7 @@ def test_second_deploy_is_a_no_op(presets, distribution, recorder):
     recorder.calls.clear()
     output = deploy()
     assert "Up to date" in output
-    assert EdgeDeployment.objects.filter(target="cloudfront").count() == 1
+    assert Publication.objects.filter(target="cloudfront").count() == 1
     # Only reads: the function and the role are checked (test_sites.py repairs a changed policy), nothing written.
     assert set(recorder.names()) == {
         "GetDistributionConfig",
@@ -126,14 +126,14 @@ def test_second_deploy_is_a_no_op(presets, distribution, recorder):
 
 def test_deploy_after_an_edit(presets, distribution, recorder):
     first = deploy()
-    old = EdgeDeployment.objects.get(target="cloudfront")
+    old = Publication.objects.get(target="cloudfront")
     old_fp = presets["md"].fingerprint
     presets["md"].width = 300
     presets["md"].save()
     # Until deployed, the tags keep the old, served revision.
     assert publishing.published_document().presets["md"].current[0] == old_fp
     output = deploy()
-    new = EdgeDeployment.objects.filter(target="cloudfront").latest()
+    new = Publication.objects.filter(target="cloudfront").latest()
     assert new.pk != old.pk and new.function_arn.endswith(":2")
     assert f"~ md: {old_fp}" in output and "old revisions still served" in output
     document = publishing.published_document()
@@ -149,7 +149,7 @@ def test_an_update_sends_the_whole_function_configuration(presets, distribution,
     settings.IMAGEVARIANTS = {**settings.IMAGEVARIANTS, "MEMORY_MB": 2048}
     recorder.calls.clear()
     deploy()
-    deployment = EdgeDeployment.objects.filter(target="cloudfront").latest()
+    deployment = Publication.objects.filter(target="cloudfront").latest()
     role_arn = boto3.client("iam", region_name="us-east-1").get_role(RoleName="imagevariants-edge-media")["Role"]["Arn"]
     [sent] = recorder.sent("UpdateFunctionConfiguration")
     description = sent.pop("Description")
@@ -157,7 +157,7 @@ def test_an_update_sends_the_whole_function_configuration(presets, distribution,
         "FunctionName": "imagevariants-edge-media",
         "Role": role_arn,
         "Runtime": "python3.12",
-        "Handler": "imagevariants.edge.handler.handler",
+        "Handler": "imagevariants.edge.handler.lambda_handler",
         "Timeout": 30,
         "MemorySize": 2048,
     }
@@ -170,7 +170,7 @@ def test_an_update_sends_the_whole_function_configuration(presets, distribution,
 def test_dry_run_mutates_nothing(presets, distribution, recorder):
     output = deploy("--dry-run")
     assert "Would call" in output and "+ sm:" in output
-    assert not EdgeDeployment.objects.filter(target="cloudfront").exists()
+    assert not Publication.objects.filter(target="cloudfront").exists()
     mutating = [n for n in recorder.names() if not n.startswith(("Get", "List"))]
     assert mutating == []
     with pytest.raises(ClientError, match="ResourceNotFound"):
@@ -185,7 +185,7 @@ def test_a_failure_at_each_step_leaves_everything_as_it_was(presets, distributio
     recorder.fail(operation)
     with pytest.raises(CommandError, match=f"injected failure of {operation}"):
         deploy()
-    failed = EdgeDeployment.objects.get(target="cloudfront")
+    failed = Publication.objects.get(target="cloudfront")
     assert failed.status == "failed" and operation in failed.error and failed.finished_at
     assert publishing.published_document() is None  # tags stay where they were
     # The failed call was the last one, made once: no later step ran, and the distribution was never changed
@@ -203,7 +203,7 @@ def test_a_failure_at_each_step_leaves_everything_as_it_was(presets, distributio
     # Once the cause is gone, the same command goes through.
     recorder.failures.clear()
     deploy()
-    assert EdgeDeployment.objects.filter(target="cloudfront").latest().status == "succeeded"
+    assert Publication.objects.filter(target="cloudfront").latest().status == "succeeded"
 
 
 def test_failure_while_waiting_is_recorded(presets, distribution, recorder):
@@ -211,7 +211,7 @@ def test_failure_while_waiting_is_recorded(presets, distribution, recorder):
     recorder.fail("GetDistribution")
     out = io.StringIO()
     call_command("deploy_edge", "--poll-seconds", "0", stdout=out)
-    deployment = EdgeDeployment.objects.get(target="cloudfront")
+    deployment = Publication.objects.get(target="cloudfront")
     assert deployment.status == "succeeded" and "GetDistribution" in deployment.note
     assert "not confirmed" in out.getvalue()
     assert publishing.published_document().sha256 == deployment.document_sha256
@@ -238,7 +238,7 @@ def test_precondition_failure_is_retried_once(presets, distribution, recorder, m
     deploy()
     assert len(recorder.sent("UpdateDistribution")) == 2
     assert recorder.names().count("GetDistributionConfig") >= 3  # read again before the retry
-    assert EdgeDeployment.objects.get(target="cloudfront").status == "succeeded"
+    assert Publication.objects.get(target="cloudfront").status == "succeeded"
 
 
 def test_seed_urls_on_the_default_behaviour(presets, distribution, recorder):
@@ -246,7 +246,7 @@ def test_seed_urls_on_the_default_behaviour(presets, distribution, recorder):
 
     keep_associations(recorder)
     deploy("--seed-urls")
-    arn = EdgeDeployment.objects.get(target="cloudfront").function_arn
+    arn = Publication.objects.get(target="cloudfront").function_arn
     [update] = recorder.sent("UpdateDistribution")
     config = update["DistributionConfig"]
     answered = recorder.configs[-1]["DefaultCacheBehavior"]
@@ -271,7 +271,7 @@ def test_without_seed_urls_the_default_behaviour_is_left_alone(presets, distribu
 
 def test_rollback(presets, distribution, recorder):
     deploy()
-    first = EdgeDeployment.objects.get(target="cloudfront")
+    first = Publication.objects.get(target="cloudfront")
     presets["md"].width = 300
     presets["md"].save()
     deploy()
@@ -281,7 +281,7 @@ def test_rollback(presets, distribution, recorder):
     # The old presets come back as a new version (not the old ARN), which still serves the newer revision.
     sent = recorder.sent("UpdateDistribution")[0]["DistributionConfig"]
     arns = [a["LambdaFunctionARN"] for a in association(sent["CacheBehaviors"]["Items"][0])]
-    latest = EdgeDeployment.objects.filter(target="cloudfront").latest()
+    latest = Publication.objects.filter(target="cloudfront").latest()
     assert latest.status == "succeeded" and latest.function_arn.endswith(":3")
     assert arns[-1] == latest.function_arn != first.function_arn
     document = publishing.published_document()
@@ -299,7 +299,7 @@ def test_nothing_to_roll_back_to(presets, distribution):
 def test_flags_override_settings(presets, distribution, recorder, settings):
     settings.IMAGEVARIANTS = {"CDN_URL": "https://x.cloudfront.net"}
     deploy("--distribution-id", distribution, "--function-name", "thumbs", "--role-name", "thumbs-role")
-    deployment = EdgeDeployment.objects.get(target="cloudfront")
+    deployment = Publication.objects.get(target="cloudfront")
     assert ":function:thumbs:1" in deployment.function_arn
     policy = recorder.sent("PutRolePolicy")[0]
     assert policy["RoleName"] == "thumbs-role"
@@ -338,7 +338,7 @@ def test_clear_errors(presets, distribution, settings, monkeypatch, setup, messa
 def test_local_edge_publishes_at_once(presets):
     output = deploy()
     assert "Local edge: presets published" in output
-    assert json.loads(json.dumps(EdgeDeployment.objects.latest().document))["presets"]["md"]
+    assert json.loads(json.dumps(Publication.objects.latest().document))["presets"]["md"]
 
 
 def test_associations_of_other_event_types_are_kept():

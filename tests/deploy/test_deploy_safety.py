@@ -25,7 +25,7 @@ from django.utils import timezone
 from imagevariants import conf, publishing
 from imagevariants.deploy.bundle import DOCUMENT_NAME
 from imagevariants.edge.presets import Document
-from imagevariants.models import EdgeDeployment, VariantPreset
+from imagevariants.models import Publication, VariantPreset
 from tests.deploy.conftest import DISTRIBUTION_CONFIG
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("skip_bundle_run")]
@@ -61,8 +61,8 @@ def lambda_sha(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
-def live() -> EdgeDeployment:
-    return publishing.last_deployment("cloudfront")
+def live() -> Publication:
+    return publishing.last_publication("cloudfront")
 
 
 def once_on(recorder, operation: str, action) -> None:
@@ -92,7 +92,7 @@ def test_a_second_deploy_while_one_runs_is_refused(presets, distribution, record
     once_on(recorder, "PublishVersion", second_deploy)
     deploy()
     [message] = refused
-    first = EdgeDeployment.objects.get(target="cloudfront")  # the refused one left no record
+    first = Publication.objects.get(target="cloudfront")  # the refused one left no record
     assert "in progress" in message and first.created_by in message and "--abandon-pending" in message
     assert f"{first.created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" in message and "\n" not in message
     assert len(recorder.sent("UpdateDistribution")) == 1
@@ -119,7 +119,7 @@ def test_a_pending_deployment_blocks_until_cleared(presets, distribution, record
     message = str(excinfo.value)
     assert "--abandon-pending" in message and "stops blocking by itself" in message and "\n" not in message
     assert recorder.calls == []  # refused before anything on AWS
-    assert list(EdgeDeployment.objects.filter(target="cloudfront")) == [holder]
+    assert list(Publication.objects.filter(target="cloudfront")) == [holder]
 
     assert "alice@build-7" in deploy("--abandon-pending")
     holder.refresh_from_db()
@@ -131,7 +131,7 @@ def test_a_pending_deployment_blocks_until_cleared(presets, distribution, record
 
 def test_an_expired_lease_no_longer_blocks(presets, distribution, recorder):
     stale = publishing.record(publishing.draft_document(), "cloudfront", "bob@died")
-    EdgeDeployment.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(minutes=46))
+    Publication.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(minutes=46))
     deploy()
     stale.refresh_from_db()
     assert stale.status == "failed" and "Abandoned" in stale.error and stale.finished_at
@@ -143,7 +143,7 @@ def test_a_deployment_abandoned_while_it_ran_does_not_attach(presets, distributi
     with pytest.raises(CommandError, match="marked abandoned"):
         deploy()
     assert recorder.sent("UpdateDistribution") == []
-    assert EdgeDeployment.objects.get(target="cloudfront").status == "failed"
+    assert Publication.objects.get(target="cloudfront").status == "failed"
     assert publishing.published_document() is None
 
 
@@ -154,7 +154,7 @@ def test_an_interrupted_deploy_releases_the_lock(presets, distribution, recorder
     once_on(recorder, "CreateFunction", interrupt)
     with pytest.raises(KeyboardInterrupt):
         deploy()
-    interrupted = EdgeDeployment.objects.get(target="cloudfront")
+    interrupted = Publication.objects.get(target="cloudfront")
     assert interrupted.status == "failed" and "Interrupted" in interrupted.error
     deploy()  # not refused: the lock was released
     assert live().status == "succeeded"
@@ -188,7 +188,7 @@ def test_code_changed_by_someone_else_is_not_attached(presets, distribution, rec
         deploy()
     assert "\n" not in str(excinfo.value)
     assert recorder.sent("UpdateDistribution") == []
-    assert EdgeDeployment.objects.filter(target="cloudfront").latest().status == "failed"
+    assert Publication.objects.filter(target="cloudfront").latest().status == "failed"
     assert live() == first and publishing.published_document().sha256 == first.document_sha256
 
 
@@ -260,7 +260,7 @@ def test_a_failed_wait_leaves_the_deployment_live(presets, distribution, recorde
     recorder.fail("GetDistribution")
     out = io.StringIO()
     call_command("deploy_edge", "--poll-seconds", "0", stdout=out)
-    deployment = EdgeDeployment.objects.get(target="cloudfront")
+    deployment = Publication.objects.get(target="cloudfront")
     assert deployment.status == "succeeded" and deployment.error == "" and deployment.finished_at
     assert "not confirmed" in deployment.note and "GetDistribution" in deployment.note
     assert attached(recorder) == deployment.function_arn == live().function_arn
@@ -275,7 +275,7 @@ def test_an_interrupted_wait_leaves_the_deployment_live(presets, distribution, r
     once_on(recorder, "GetDistribution", interrupt)
     with pytest.raises(KeyboardInterrupt):
         call_command("deploy_edge", "--poll-seconds", "0", stdout=io.StringIO())
-    deployment = EdgeDeployment.objects.get(target="cloudfront")
+    deployment = Publication.objects.get(target="cloudfront")
     assert deployment.status == "succeeded" and "Interrupted" in deployment.note
     assert attached(recorder) == live().function_arn
 
@@ -347,7 +347,7 @@ def test_a_role_with_other_policies_is_refused(presets, distribution, recorder, 
     iam = boto3.client("iam", region_name="us-east-1")
     kept = iam.list_attached_role_policies(RoleName="imagevariants-edge-media")["AttachedPolicies"]
     assert [p["PolicyArn"] for p in kept] == ([managed] if managed else [])
-    assert EdgeDeployment.objects.get(target="cloudfront").status == "failed"
+    assert Publication.objects.get(target="cloudfront").status == "failed"
 
 
 def test_other_policies_are_removed_only_when_asked(presets, distribution, recorder):
@@ -393,4 +393,4 @@ def test_a_deploy_refuses_presets_that_no_longer_fit(presets, distribution, reco
     with pytest.raises(CommandError, match="Preset 'lg'.*MEMORY_MB 512"):
         deploy()
     assert recorder.calls == []
-    assert not EdgeDeployment.objects.filter(status="pending").exists()
+    assert not Publication.objects.filter(status="pending").exists()

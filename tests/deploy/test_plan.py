@@ -12,7 +12,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from imagevariants.deploy import Options, aws
-from imagevariants.models import EdgeDeployment
+from imagevariants.exceptions import DeployError
+from imagevariants.models import Publication
 from tests.deploy.conftest import DISTRIBUTION_CONFIG
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("skip_bundle_run")]
@@ -38,7 +39,7 @@ def test_a_first_dry_run_reads_what_aws_holds(presets, distribution, recorder):
     assert f"role {options.role_name} does not exist: CreateRole" in output
     assert f"function {options.function_name} does not exist: CreateFunction" in output
     assert "no _v/* behaviour yet" in output and "origin media-origin is S3 bucket media" in output
-    assert not EdgeDeployment.objects.filter(target="cloudfront").exists()
+    assert not Publication.objects.filter(target="cloudfront").exists()
 
 
 def test_a_dry_run_after_a_deploy_finds_the_role_the_function_and_the_behaviour(presets, distribution, recorder):
@@ -52,7 +53,7 @@ def test_a_dry_run_after_a_deploy_finds_the_role_the_function_and_the_behaviour(
     reads_only(recorder)
     assert "exists: UpdateAssumeRolePolicy" in output and "exists: UpdateFunctionCode" in output
     assert "behaviour _v/*, origin media-origin" in output
-    assert EdgeDeployment.objects.filter(target="cloudfront").count() == 1
+    assert Publication.objects.filter(target="cloudfront").count() == 1
 
 
 def test_a_role_with_other_policies_is_refused_by_the_dry_run_too(presets, distribution, recorder):
@@ -108,12 +109,12 @@ def test_a_distribution_flag_without_cdn_url_is_refused(presets, distribution, r
     cloudfront = boto3.client("cloudfront", region_name="us-east-1")
     domain = cloudfront.get_distribution(Id=distribution)["Distribution"]["DomainName"]
     settings.IMAGEVARIANTS = {"BUCKET": "media"}  # a new user's settings: no CDN_URL, no DISTRIBUTION_ID
-    before = list(EdgeDeployment.objects.values_list("pk", flat=True))
+    before = list(Publication.objects.values_list("pk", flat=True))
     with pytest.raises(CommandError) as excinfo:
         deploy("--distribution-id", distribution, *args)
     message = str(excinfo.value)
     assert f"set CDN_URL to https://{domain} and run again." in message and "\n" not in message
-    assert list(EdgeDeployment.objects.values_list("pk", flat=True)) == before  # nothing published anywhere
+    assert list(Publication.objects.values_list("pk", flat=True)) == before  # nothing published anywhere
     assert recorder.names() == ["GetDistribution"]
 
 
@@ -124,3 +125,42 @@ def test_a_distribution_setting_without_cdn_url_is_refused(presets, aws, recorde
         deploy(out=out)
     assert "Local edge" not in out.getvalue()
     assert recorder.names() == ["GetDistribution"]
+
+
+def test_the_plan_is_data_the_command_words(presets, settings):
+    """``deploy.plan()`` names the presets; ``plan_lines`` is what deploy_edge prints for it."""
+    from imagevariants import deploy, publishing
+    from imagevariants.models import VariantPreset
+    from imagevariants.texts import plan_lines
+
+    settings.IMAGEVARIANTS = {"CDN_URL": "https://d111111abcdef8.cloudfront.net", "BUCKET": "b"}
+    added = [f"  + {name}: {current(p)}" for name, p in sorted(presets.items())]  # in the document's order
+    assert plan_lines(deploy.plan()) == ["Presets:", *added]
+    publishing.record(publishing.draft_document(), "cloudfront", status="succeeded")
+    assert plan_lines(deploy.plan()) == ["Presets: no change since the live deployment."]
+    old = ", ".join(s.fingerprint for s in presets["md"].specs())
+    presets["md"].width = 300
+    presets["md"].save()
+    presets["xl"].delete()
+    new = VariantPreset.objects.create(name="new", width=50, avif=False)
+    current_plan = deploy.plan()
+    assert (current_plan.added, current_plan.changed, current_plan.removed) == (["new"], ["md"], ["xl"])
+    assert plan_lines(current_plan) == [
+        "Presets:",
+        f"  + new: {current(new)}",
+        f"  ~ md: {old} -> {current(presets['md'])} (old revisions still served)",
+        "  - xl: its URLs will no longer be generated",
+    ]
+
+
+def current(preset) -> str:
+    return ", ".join(f"{s.fingerprint} ({s.format or 'as source'})" for s in preset.specs())
+
+
+def test_a_cloudfront_deployment_is_refused_on_the_local_edge(presets):
+    from imagevariants import deploy
+
+    before = list(Publication.objects.values_list("pk", flat=True))
+    with pytest.raises(DeployError, match="the site runs the local edge"):
+        deploy.publish_to_cloudfront("someone")
+    assert list(Publication.objects.values_list("pk", flat=True)) == before

@@ -16,7 +16,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from imagevariants.deploy import Options, aws
-from imagevariants.models import EdgeDeployment
+from imagevariants.models import Publication
 from tests.deploy.conftest import DISTRIBUTION_CONFIG
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("skip_bundle_run")]
@@ -75,7 +75,7 @@ def staging(distribution, settings) -> dict:
 
 def switch_to(settings, site: dict) -> None:
     settings.IMAGEVARIANTS = site
-    EdgeDeployment.objects.all().delete()  # the other site's database holds its own deployments
+    Publication.objects.all().delete()  # the other site's database holds its own deployments
 
 
 def test_two_sites_get_their_own_function_and_role(presets, distribution, staging, recorder, settings):
@@ -128,7 +128,7 @@ def test_a_site_cannot_take_over_another_sites_role_or_function(
     assert message.startswith(refused) and "\n" not in message
     assert "serves bucket 'media', not 'staging-media'" in message and setting in message
     assert WRITES.isdisjoint(recorder.names()), recorder.names()  # nothing changed on the wire
-    assert EdgeDeployment.objects.get(target="cloudfront").status == "failed"
+    assert Publication.objects.get(target="cloudfront").status == "failed"
     iam = boto3.client("iam", region_name="us-east-1")
     held = iam.get_role_policy(RoleName=PRODUCTION[1], PolicyName=aws.POLICY_NAME)["PolicyDocument"]
     assert policy_resources(held)["WriteVariantsOnly"] == "arn:aws:s3:::media/_v/*"
@@ -174,7 +174,7 @@ def test_an_earlier_releases_role_and_function_on_this_bucket_are_adopted(preset
     [tag_function] = recorder.sent("TagResource")
     assert tag_function["Resource"].endswith(":function:imagevariants-edge") and tag_function["Tags"] == tags
     assert recorder.sent("CreateFunction") == [] and recorder.sent("CreateRole") == []
-    assert EdgeDeployment.objects.get(target="cloudfront").function_arn.endswith(":function:imagevariants-edge:1")
+    assert Publication.objects.get(target="cloudfront").function_arn.endswith(":function:imagevariants-edge:1")
     assert "Role imagevariants-edge: tagged as serving bucket media" in output
 
 
@@ -204,7 +204,7 @@ def test_a_tampered_role_policy_is_repaired_by_an_up_to_date_deploy(presets, dis
         "Logs": f"arn:aws:logs:*:*:log-group:/aws/lambda/us-east-1.{PRODUCTION[0]}:*",
     }
     assert set(recorder.names()) & WRITES == {"PutRolePolicy"}  # no new version, the distribution untouched
-    assert EdgeDeployment.objects.filter(target="cloudfront").count() == 1
+    assert Publication.objects.filter(target="cloudfront").count() == 1
     held = iam.get_role_policy(RoleName=role, PolicyName=aws.POLICY_NAME)["PolicyDocument"]
     assert policy_resources(held)["WriteVariantsOnly"] == "arn:aws:s3:::media/_v/*"
 
@@ -257,7 +257,7 @@ def test_a_renamed_function_replaces_the_old_one_on_every_behaviour(presets, dis
     site's own function replaces the old one everywhere, so no behaviour keeps running it."""
     settings.IMAGEVARIANTS = {**settings.IMAGEVARIANTS, **LEGACY_NAMES}
     deploy("--seed-urls")
-    old_arn = EdgeDeployment.objects.get(target="cloudfront").function_arn
+    old_arn = Publication.objects.get(target="cloudfront").function_arn
     answered = recorder.answered
 
     def with_associations(http_response, parsed, model, **kwargs):  # as CloudFront answers (moto drops them)
@@ -273,7 +273,7 @@ def test_a_renamed_function_replaces_the_old_one_on_every_behaviour(presets, dis
     settings.IMAGEVARIANTS = {k: v for k, v in settings.IMAGEVARIANTS.items() if k not in LEGACY_NAMES}
     recorder.calls.clear()
     output = deploy()
-    new = EdgeDeployment.objects.filter(target="cloudfront").latest()
+    new = Publication.objects.filter(target="cloudfront").latest()
     assert new.function_arn.endswith(f":function:{PRODUCTION[0]}:1")
     [update] = recorder.sent("UpdateDistribution")
     default = update["DistributionConfig"]["DefaultCacheBehavior"]["LambdaFunctionAssociations"]["Items"]

@@ -9,8 +9,9 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 
 from imagevariants import conf, publishing
-from imagevariants.edge.presets import Document, Spec
-from imagevariants.models import EdgeDeployment, SourceImage
+from imagevariants.edge.presets import Document
+from imagevariants.edge.spec import Spec
+from imagevariants.models import Publication, SourceImage
 from tests import bucket_site, images
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +69,7 @@ def test_prune_deletes_only_variant_keys_beside_originals_and_stray_files(db, se
     settings.IMAGEVARIANTS = {"VARIANT_PREFIX": "media/", "UPLOAD_TO": "media/originals/"}
     sm = Spec(100)
     document = Document.build({"sm": [sm]}, prefix="media/", sources=["images/"])
-    publishing.record(document, EdgeDeployment.Target.LOCAL, status=EdgeDeployment.Status.SUCCEEDED)
+    publishing.record(document, Publication.Target.LOCAL, status=Publication.Status.SUCCEEDED)
     storage = conf.source_storage
     kept = [
         "media/originals/photo.jpg",  # originals under the variant prefix

@@ -1,4 +1,8 @@
-"""Fixtures of the edge tests. The edge runs in Lambda without Django, and these tests use none of it."""
+"""Fixtures of the edge tests. The edge runs in Lambda without Django, and these tests use none of it.
+
+(The suite's autouse fixtures, in tests/conftest.py, reset Django-side state around these tests too; none of it is
+read here.)
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,14 @@ import pytest
 
 from imagevariants.edge import pipeline
 from imagevariants.edge.errors import SourceMissing, SourceTooLarge
-from imagevariants.edge.presets import Document, Spec
-from tests.edge import images
+from imagevariants.edge.presets import Document
+from imagevariants.edge.spec import Spec
+from tests import images
 
 
 @pytest.fixture(autouse=True)
-def _media_root() -> None:
-    """The Django-side suite gives each test a media folder; the edge has none (and needs no Django settings)."""
-
-
-@pytest.fixture(autouse=True)
-def _fresh_published_cache() -> Iterator[None]:
-    """The edge knows nothing of the Django side's publishing; its own per-container state is the decode cache."""
+def _fresh_decode_cache() -> Iterator[None]:
+    """Each test starts as a cold container: the decode cache is the edge's own per-container state."""
     pipeline.decode_cache.clear()
     yield
     pipeline.decode_cache.clear()

@@ -15,7 +15,7 @@ import zlib
 
 from PIL import Image
 
-from tests.edge.images import icc
+from tests.images import encode, icc
 
 # -- JPEG ------------------------------------------------------------------------------------------------------
 
@@ -37,12 +37,6 @@ def jpeg_segments(data: bytes) -> list[bytes]:
         segments.append(data[pos:end])
         pos = end
     return segments
-
-
-def encode(image: Image.Image, fmt: str, **options) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
 
 
 @functools.cache

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from imagevariants.edge import avif
-from tests.edge.images import encode
+from tests.images import encode
 
 LIMIT = 50_000_000  # the default max_source_pixels
 #: The most lines of the parser one file may run: the files of too much structure below run 45,000 to 110,000 (a
@@ -537,7 +537,7 @@ def test_the_pipeline_refuses_an_avif_that_understates_its_frame_before_decoding
     from imagevariants.edge.errors import SourceTooLarge
     from imagevariants.edge.limits import Limits
     from imagevariants.edge.pipeline import probe, render
-    from imagevariants.edge.presets import Spec
+    from imagevariants.edge.spec import Spec
 
     honest = still(1200, 1200)
     lie = set_declared(honest, 100, 100)

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imagevariants.edge.handler import handle
+from imagevariants.edge.handler import respond
 from imagevariants.edge.keys import url_path
 from imagevariants.edge.lambda_rules import RESPONSE_BUDGET, response_size, violations
-from tests.edge import images
+from tests import images
 from tests.edge.conftest import MemoryStore
 from tests.edge.events import miss, response_of
 
@@ -48,7 +48,7 @@ def serialized(response: dict) -> int:
 @pytest.mark.parametrize("status", ["403", "404"])
 def test_generates_stores_and_returns_the_variant(document, store, preset, index, size, content_type, status):
     event = miss(uri(document, preset, index=index), status)
-    response = handle(event, store, document)
+    response = respond(event, store, document)
     assert violations(response) == []
     assert response["status"] == "200" and response["bodyEncoding"] == "base64"
     assert set(response["headers"]) == {"content-type", "cache-control"}  # nothing of S3's error leaks through
@@ -64,19 +64,19 @@ def test_generates_stores_and_returns_the_variant(document, store, preset, index
 @pytest.mark.parametrize("status", ["200", "206", "304", "500", "503"])
 def test_other_origin_responses_pass_through_untouched(document, store, status):
     event = miss(uri(document, "md"), status)
-    assert handle(event, store, document) is response_of(event)
+    assert respond(event, store, document) is response_of(event)
     assert store.reads == [] and store.written == {}
 
 
 @pytest.mark.parametrize("path", ["/images/my%20photo-2024.jpg", "/images/my-photo.png", "/robots.txt", "/_v/"])
 def test_misses_that_are_not_variants_pass_through(document, store, path):
     event = miss(path)
-    assert handle(event, store, document) is response_of(event)
+    assert respond(event, store, document) is response_of(event)
     assert store.reads == [] and store.written == {}
 
 
 def test_seed_style_url_redirects_to_the_canonical_variant(document, store):
-    response = handle(miss("/images/test-md.png"), store, document)
+    response = respond(miss("/images/test-md.png"), store, document)
     assert violations(response) == []
     assert response["status"] == "302"
     assert header(response, "location") == [uri(document, "md", "images/test.png")]
@@ -107,7 +107,7 @@ def test_bad_requests_get_a_short_lived_4xx_and_nothing_is_written(document, sto
         "CORRUPT": uri(document, "md", "images/corrupt.jpg"),
         "BOMB": uri(document, "md", "images/bomb.png"),
     }.get(path, path)
-    response = handle(miss(path), store, document)
+    response = respond(miss(path), store, document)
     assert violations(response) == []
     assert response["status"] == status
     assert header(response, "cache-control") == ["public, max-age=60"]
@@ -128,7 +128,7 @@ def test_a_variant_is_never_made_from_a_variant(document, store, monkeypatch):
     path = uri(document, "sm", inner)
     for allows_source in (Document.allows_source, lambda self, key: True):
         monkeypatch.setattr(Document, "allows_source", allows_source)
-        response = handle(miss(path), store, document)
+        response = respond(miss(path), store, document)
         assert violations(response) == []
         assert response["status"] == "404"
         assert response["body"] == "Not Found: a variant is never made from a variant\n"
@@ -151,7 +151,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("path", HOSTILE)
 def test_hostile_keys_are_refused_without_any_io(document, store, path):
-    response = handle(miss(path), store, document)
+    response = respond(miss(path), store, document)
     assert violations(response) == []
     assert response["status"] == "400" and response["statusDescription"] == "Bad Request"
     assert header(response, "cache-control") == ["public, max-age=60"]  # the error lifetime, never a variant's
@@ -162,19 +162,20 @@ def test_hostile_keys_are_refused_without_any_io(document, store, path):
 
 def test_a_failed_write_still_returns_the_image_uncached(document, store):
     store.fail_writes = True
-    response = handle(miss(uri(document, "md")), store, document)
+    response = respond(miss(uri(document, "md")), store, document)
     assert response["status"] == "200"
     assert header(response, "cache-control") == ["no-store"]
     assert images.decode(base64.b64decode(response["body"])).width == 250
 
 
 def test_responses_over_the_limit_are_stored_then_redirected(store):
-    from imagevariants.edge.presets import Document, Spec
+    from imagevariants.edge.presets import Document
+    from imagevariants.edge.spec import Spec
 
     document = Document.build({"big": [Spec(700, format="png")]})
     store.objects["images/noise.png"] = images.noise_png(700, 500)  # incompressible: about 1 MB as PNG
     path = uri(document, "big", "images/noise.png")
-    response = handle(miss(path), store, document)
+    response = respond(miss(path), store, document)
     assert violations(response) == []
     assert response["status"] == "307"
     assert header(response, "location") == [path]  # the same URL: the next request finds it in S3
@@ -187,7 +188,7 @@ def test_responses_over_the_limit_are_stored_then_redirected(store):
     store.written.clear()
     store.writes.clear()
     store.fail_writes = True  # not stored: a redirect would loop, so a non-cacheable 503 instead
-    response = handle(miss(path), store, document)
+    response = respond(miss(path), store, document)
     assert response["status"] == "503" and header(response, "cache-control") == ["no-store"]
 
 
@@ -204,11 +205,12 @@ def test_responses_over_the_limit_are_stored_then_redirected(store):
 def test_inline_responses_fit_lambda_edges_limit(store, height, expected):
     """Real responses, measured whole, against the documented limit rather than the handler's own arithmetic:
     whatever comes back inline fits, and a variant whose base64 text would not fit is stored and redirected."""
-    from imagevariants.edge.presets import Document, Spec
+    from imagevariants.edge.presets import Document
+    from imagevariants.edge.spec import Spec
 
     document = Document.build({"big": [Spec(700, format="png")]})
     store.objects["images/noise.png"] = images.noise_png(700, height)  # incompressible: the size is known
-    response = handle(miss(uri(document, "big", "images/noise.png")), store, document)
+    response = respond(miss(uri(document, "big", "images/noise.png")), store, document)
     assert violations(response) == []
     [(_, data, _, _)] = store.writes
     encoded = len(base64.b64encode(data))
@@ -223,8 +225,8 @@ def test_inline_responses_fit_lambda_edges_limit(store, height, expected):
 
 
 def test_one_json_log_line_per_invocation(document, store, capsys):
-    handle(miss(uri(document, "md")), store, document)
-    handle(miss("/images/test-sm.png"), store, document)
+    respond(miss(uri(document, "md")), store, document)
+    respond(miss("/images/test-sm.png"), store, document)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 2
     generated = lines[0]
@@ -241,7 +243,7 @@ def test_eight_concurrent_requests_get_identical_bytes(document, store):
 
     def ask() -> None:
         barrier.wait()
-        results.append(handle(miss(path), store, document)["body"])
+        results.append(respond(miss(path), store, document)["body"])
 
     threads = [threading.Thread(target=ask) for _ in range(8)]
     for thread in threads:
@@ -268,7 +270,7 @@ def test_any_key_and_bytes_get_a_well_formed_answer(document, key, data, status)
     store = MemoryStore({SOURCE: data, key: data})
     for path in ("/" + quote(key, safe="/"), "/" + key):
         event = miss(path, status)
-        response = handle(event, store, document)
+        response = respond(event, store, document)
         assert violations(response) == [], (path, response)
         # Either the origin's own response, untouched, or an answer of ours that is never a 5xx.
         assert response is response_of(event) or int(response["status"]) < 500, (path, response)
@@ -278,7 +280,7 @@ def test_any_key_and_bytes_get_a_well_formed_answer(document, key, data, status)
 @given(data=st.binary(max_size=5000))
 def test_any_bytes_as_a_source_never_crash(document, data):
     store = MemoryStore({SOURCE: data})
-    response = handle(miss(uri(document, "md")), store, document)
+    response = respond(miss(uri(document, "md")), store, document)
     assert violations(response) == []
     assert response["status"] in ("200", "413", "415")
 
@@ -297,7 +299,7 @@ BROKEN = {
 @pytest.mark.parametrize("preset, index", [("md", 0), ("md", 1), ("sm", 1), ("box", 0)])
 def test_broken_sources_get_a_clear_4xx_and_nothing_is_written(document, store, name, preset, index):
     store.objects[f"images/{name}.jpg"] = BROKEN[name]
-    response = handle(miss(uri(document, preset, f"images/{name}.jpg", index=index)), store, document)
+    response = respond(miss(uri(document, preset, f"images/{name}.jpg", index=index)), store, document)
     assert violations(response) == []
     assert response["status"] == ("413" if name == "bomb" else "415"), response
     assert header(response, "cache-control") == ["public, max-age=60"]
@@ -309,10 +311,11 @@ def test_broken_sources_get_a_clear_4xx_and_nothing_is_written(document, store, 
 
 def test_a_source_over_the_byte_limit_is_a_413(store):
     from imagevariants.edge.limits import Limits
-    from imagevariants.edge.presets import Document, Spec
+    from imagevariants.edge.presets import Document
+    from imagevariants.edge.spec import Spec
 
     document = Document.build({"md": [Spec(250)]}, limits=Limits(max_source_bytes=10_000))
-    response = handle(miss(uri(document, "md")), store, document)
+    response = respond(miss(uri(document, "md")), store, document)
     assert response["status"] == "413" and store.written == {}
 
 
@@ -321,13 +324,13 @@ def test_the_budget_edge_exactly(document, store, monkeypatch):
     from imagevariants.edge import handler as handler_module
 
     path = uri(document, "md", index=2)
-    size = response_size(handle(miss(path), store, document))
+    size = response_size(respond(miss(path), store, document))
     monkeypatch.setattr(handler_module, "RESPONSE_BUDGET", size)
-    assert handle(miss(path), store, document)["status"] == "200"
+    assert respond(miss(path), store, document)["status"] == "200"
     monkeypatch.setattr(handler_module, "RESPONSE_BUDGET", size - 1)
     store.written.clear()
     store.writes.clear()
-    response = handle(miss(path), store, document)
+    response = respond(miss(path), store, document)
     assert response["status"] == "307" and "body" not in response and len(store.writes) == 1
 
 
@@ -339,7 +342,7 @@ def test_the_budget_keeps_a_margin_under_the_limit():
 
 
 def test_the_log_line_names_sizes_and_pixels(document, store, capsys):
-    handle(miss(uri(document, "md", index=2)), store, document)
+    respond(miss(uri(document, "md", index=2)), store, document)
     (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert line["source_pixels"] == 800 * 600 and line["source_size"] == "800x600"
     assert line["output_pixels"] == 250 * 188 and line["format"] == "webp" and line["status"] == "200"
@@ -347,7 +350,7 @@ def test_the_log_line_names_sizes_and_pixels(document, store, capsys):
 
 
 def test_a_malformed_event_is_answered_not_raised(document, store, capsys):
-    response = handle({"Records": []}, store, document)
+    response = respond({"Records": []}, store, document)
     assert violations(response) == [] and response["status"] == "503"
     captured = capsys.readouterr()
     (line,) = captured.out.splitlines()  # one JSON line, the traceback inside it
@@ -365,18 +368,18 @@ def test_the_entry_point_with_an_origin_that_is_not_s3(document, monkeypatch, tm
     try:
         event = miss(uri(document, "md"))
         event["Records"][0]["cf"]["request"]["origin"] = {"custom": {"domainName": "example.com"}}
-        response = handler_module.handler(event, None)
+        response = handler_module.lambda_handler(event, None)
         assert violations(response) == [] and response["status"] == "404"
         event = miss("/robots.txt")
         event["Records"][0]["cf"]["request"]["origin"] = {"custom": {"domainName": "example.com"}}
-        assert handler_module.handler(event, None) is response_of(event)
+        assert handler_module.lambda_handler(event, None) is response_of(event)
 
         baked.write_text("{not json")  # a broken bundle: answered, never raised
         handler_module.baked_document.cache_clear()
-        response = handler_module.handler(miss(uri(document, "md")), None)
+        response = handler_module.lambda_handler(miss(uri(document, "md")), None)
         assert violations(response) == [] and response["status"] == "503"
         found = miss("/images/photo.jpg", status="200")  # originals still pass through untouched
-        assert handler_module.handler(found, None) is response_of(found)
+        assert handler_module.lambda_handler(found, None) is response_of(found)
     finally:
         handler_module.baked_document.cache_clear()
 
@@ -391,14 +394,14 @@ def test_a_broken_bundle_logs_one_line_that_says_so(document, monkeypatch, tmp_p
     handler_module.baked_document.cache_clear()
     try:
         capsys.readouterr()
-        response = handler_module.handler(miss(uri(document, "md")), None)
+        response = handler_module.lambda_handler(miss(uri(document, "md")), None)
         [line] = capsys.readouterr().out.splitlines()
         log = json.loads(line)
         assert log["outcome"] == "no-document" and log["status"] == "503" == response["status"]
         assert log["error"].startswith("DocumentError: presets document is not JSON")
         assert response["headers"]["cache-control"][0]["value"] == "no-store"
         malformed = {"Records": [{"cf": {"request": {}}}]}  # no response to pass through: a 503 too
-        assert handler_module.handler(malformed, None)["status"] == "503"
+        assert handler_module.lambda_handler(malformed, None)["status"] == "503"
         assert json.loads(capsys.readouterr().out)["outcome"] == "no-document"
     finally:
         handler_module.baked_document.cache_clear()

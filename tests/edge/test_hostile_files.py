@@ -16,11 +16,13 @@ from PIL import Image
 
 from imagevariants.edge import screen
 from imagevariants.edge.errors import SourceTooLarge
-from imagevariants.edge.handler import handle
+from imagevariants.edge.handler import respond
 from imagevariants.edge.keys import url_path
 from imagevariants.edge.limits import Limits
 from imagevariants.edge.pipeline import probe, render
-from imagevariants.edge.presets import Document, Spec
+from imagevariants.edge.presets import Document
+from imagevariants.edge.spec import Spec
+from tests import images
 from tests.edge import hostile
 from tests.edge.conftest import MemoryStore
 from tests.edge.events import miss
@@ -75,8 +77,8 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
 AT_LIMIT: dict[str, Callable[[], bytes]] = {
     "jpeg-64-scans": lambda: hostile.repeated_scans_jpeg(SCANS),
     "jpeg-segments": lambda: hostile.comment_segments_jpeg(screen.MAX_JPEG_SEGMENTS - _own_segments()),
-    "jpeg-restart-markers": lambda: hostile.encode(Image.new("RGB", (1200, 1200)), "JPEG", restart_marker_blocks=1),
-    "mpo": lambda: hostile.encode(
+    "jpeg-restart-markers": lambda: images.encode(Image.new("RGB", (1200, 1200)), "JPEG", restart_marker_blocks=1),
+    "mpo": lambda: images.encode(
         Image.new("RGB", (64, 48)), "MPO", save_all=True, append_images=[Image.new("L", (8, 8))]
     ),
     "gif-300-frames": lambda: hostile.gif_frames(FRAMES),
@@ -131,7 +133,7 @@ def test_lambda_answers_413_and_writes_nothing(document, name):
     source = f"images/hostile-{name}"
     store = MemoryStore({source: _built(name)})
     path = "/" + url_path(document.outputs("sm")[0].key(source, document.prefix))
-    response = handle(miss(path), store, document)
+    response = respond(miss(path), store, document)
     assert response["status"] == "413", response
     assert response["body"].startswith("Payload Too Large: source ")
     assert store.written == {} and store.reads == [source]

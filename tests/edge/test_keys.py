@@ -6,7 +6,8 @@ import pytest
 
 from imagevariants.edge.errors import BadKey
 from imagevariants.edge.keys import SeedAlias, build_key, decode_uri, parse_key, parse_seed_alias, url_path
-from imagevariants.edge.presets import Document, Spec
+from imagevariants.edge.presets import Document
+from imagevariants.edge.spec import Spec
 
 NAMES = [
     "images/test.jpg",

@@ -15,10 +15,10 @@ from PIL import Image
 from imagevariants.edge import memory, pipeline
 from imagevariants.edge.errors import SourceTooLarge
 from imagevariants.edge.limits import Limits
-from imagevariants.edge.presets import Spec
 from imagevariants.edge.screen import screen_bytes
-from tests.edge import images
-from tests.edge.images import encode
+from imagevariants.edge.spec import Spec
+from tests import images
+from tests.images import encode
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
@@ -30,7 +30,7 @@ import ctypes, gc, json, sys
 from pathlib import Path
 from imagevariants.edge import pipeline
 from imagevariants.edge.limits import Limits
-from imagevariants.edge.presets import Spec
+from imagevariants.edge.spec import Spec
 
 def status(key):
     for line in Path("/proc/self/status").read_text().splitlines():

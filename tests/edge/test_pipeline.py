@@ -21,9 +21,9 @@ from imagevariants.edge.pipeline import (
     probe,
     render,
 )
-from imagevariants.edge.presets import Spec
-from tests.edge import images
-from tests.edge.images import encode
+from imagevariants.edge.spec import Spec
+from tests import images
+from tests.images import encode
 
 LIMITS = Limits(max_source_bytes=50 * 1024 * 1024, max_source_pixels=50_000_000)
 ADOBE_RGB = (Path(__file__).parent / "data" / "compatibleWithAdobeRGB1998.icc").read_bytes()

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from imagevariants.edge.errors import DocumentError
 from imagevariants.edge.keys import parse_key
-from imagevariants.edge.pipeline import PIPELINE_VERSION
-from imagevariants.edge.presets import Document, DocumentError, Spec
+from imagevariants.edge.presets import Document
+from imagevariants.edge.spec import PIPELINE_VERSION, Spec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_fingerprint_covers_every_output_parameter():
@@ -31,7 +32,7 @@ def test_fingerprint_covers_every_output_parameter():
 
 
 def test_fingerprint_is_stable_across_processes_and_hash_seeds():
-    code = "from imagevariants.edge.presets import Spec; print(Spec(250, 200, 'cover', 75, 'webp').fingerprint)"
+    code = "from imagevariants.edge.spec import Spec; print(Spec(250, 200, 'cover', 75, 'webp').fingerprint)"
     seen = {
         subprocess.run(
             [sys.executable, "-c", code],

@@ -10,12 +10,13 @@ import pytest
 
 from imagevariants.edge import cost
 from imagevariants.edge.errors import OutOfTime, SourceTooLarge
-from imagevariants.edge.handler import handle
+from imagevariants.edge.handler import respond
 from imagevariants.edge.limits import Deadline, Limits
 from imagevariants.edge.memory import MIB, available_bytes
 from imagevariants.edge.pipeline import render
-from imagevariants.edge.presets import Document, Spec
-from tests.edge import images
+from imagevariants.edge.presets import Document
+from imagevariants.edge.spec import Spec
+from tests import images
 from tests.edge.conftest import MemoryStore
 from tests.edge.events import miss
 
@@ -58,7 +59,7 @@ def test_the_handler_answers_413_and_writes_nothing():
     document = Document.build({"full": [Spec(8192, format="png")]})
     store = MemoryStore({"images/huge.png": images.png_header(8000, 6000)})
     key = document.outputs("full")[0].key("images/huge.png", document.prefix)
-    response = handle(miss("/" + key), store, document)
+    response = respond(miss("/" + key), store, document)
     assert response["status"] == "413" and store.written == {}
     assert "would take about" in response["body"]
 
@@ -115,11 +116,11 @@ def test_a_render_waits_its_turn_when_it_does_not_fit_beside_the_renders_under_w
     key = "/" + document.outputs("md")[0].key("images/a.jpg", document.prefix)
     under_way = memory.available_bytes(document.limits) - 10 * MIB  # another render holds nearly everything
     with memory.reservations.hold(under_way, document.limits):
-        busy = handle(miss(key), store, document)
+        busy = respond(miss(key), store, document)
     assert busy["status"] == "503" and store.written == {}
     assert [h["value"] for h in busy["headers"]["retry-after"]] == ["5"]
     assert memory.reservations.held == 0
-    assert handle(miss(key), store, document)["status"] == "200"
+    assert respond(miss(key), store, document)["status"] == "200"
 
 
 def _png_with_late_exif(orientation: int) -> bytes:

@@ -16,10 +16,11 @@ import pytest
 from imagevariants.edge import handler as handler_module
 from imagevariants.edge import store as store_module
 from imagevariants.edge.errors import OutOfTime
-from imagevariants.edge.handler import handle
+from imagevariants.edge.handler import respond
 from imagevariants.edge.limits import Deadline
-from imagevariants.edge.presets import Document, Spec
-from tests.edge import images
+from imagevariants.edge.presets import Document
+from imagevariants.edge.spec import Spec
+from tests import images
 from tests.edge.conftest import MemoryStore
 from tests.edge.events import Context, miss
 
@@ -92,7 +93,7 @@ def test_a_stalled_s3_is_answered_before_the_invocation_ends(baked, stalled_s3, 
     """S3 accepts the connection and never answers: a 503 with Retry-After, uncached, logged, within the context's
     remaining time (today: 40 s of retries, then a 503 with no log line until then)."""
     remaining_ms = 4000
-    response = handler_module.handler(miss(uri(baked)), Context(remaining_ms))
+    response = handler_module.lambda_handler(miss(uri(baked)), Context(remaining_ms))
     assert response["status"] == "503"
     assert header(response, "retry-after") == ["5"]
     assert header(response, "cache-control") == ["no-store"]
@@ -104,7 +105,7 @@ def test_a_stalled_s3_is_answered_before_the_invocation_ends(baked, stalled_s3, 
 
 def test_no_time_left_means_no_read_and_no_render(document, capsys):
     store = MemoryStore({SOURCE: images.jpeg(800, 600)})
-    response = handle(miss(uri(document)), store, document, Deadline(0.0))
+    response = respond(miss(uri(document)), store, document, Deadline(0.0))
     assert response["status"] == "503" and store.reads == [] and store.written == {}
     assert log_lines(capsys)[0]["outcome"] == "OutOfTime"
 
@@ -122,7 +123,7 @@ def test_a_render_that_runs_out_of_time_writes_nothing(document, monkeypatch, ca
         return original(self, step, needs)
 
     monkeypatch.setattr(Deadline, "check", check)
-    response = handle(miss(uri(document)), store, document)
+    response = respond(miss(uri(document)), store, document)
     assert response["status"] == "503" and store.written == {}
     assert checks[:4] == ["reading the source", "rendering", "decoding", "resizing"]
 
@@ -132,7 +133,7 @@ def test_each_animation_frame_is_within_the_deadline(capsys):
     document = Document.build({"anim": [Spec(50, format="gif")]})
     store = MemoryStore({"images/a.gif": images.animated_gif(40)})
     key = document.outputs("anim")[0].key("images/a.gif", document.prefix)
-    response = handle(miss("/" + key), store, document, Deadline(10.0, clock=SteppingClock(1.0)))
+    response = respond(miss("/" + key), store, document, Deadline(10.0, clock=SteppingClock(1.0)))
     assert response["status"] == "503" and store.written == {}
     [log] = log_lines(capsys)
     assert log["outcome"] == "OutOfTime" and "frame" in log["error"]
@@ -148,7 +149,7 @@ def test_too_little_time_to_store_serves_the_variant_uncached_without_writing(do
         return original(self, step, needs)
 
     monkeypatch.setattr(Deadline, "check", check)
-    response = handle(miss(uri(document)), store, document)
+    response = respond(miss(uri(document)), store, document)
     assert response["status"] == "200" and store.written == {}
     assert header(response, "cache-control") == ["no-store"]
     assert "storing the variant" in log_lines(capsys)[0]["write_error"]
@@ -178,7 +179,7 @@ def test_s3_access_denied_is_logged_as_such(baked, s3_env, capsys):
 
     client = store_module.s3_client("eu-west-1")
     client.meta.events.register_first("before-send.s3.GetObject", deny)
-    response = handler_module.handler(miss(uri(baked)), Context(30_000))
+    response = handler_module.lambda_handler(miss(uri(baked)), Context(30_000))
     assert response["status"] == "404"
     [log] = log_lines(capsys)
     assert log["outcome"] == "SourceForbidden" and "access denied" in log["error"]

@@ -13,7 +13,7 @@ from imagevariants.edge import handler as handler_module
 from imagevariants.edge import store as store_module
 from imagevariants.edge.keys import url_path
 from imagevariants.edge.lambda_rules import violations
-from tests.edge import images
+from tests import images
 from tests.edge.events import miss, response_of
 
 SOURCE = "images/my photo-2024.jpg"
@@ -37,7 +37,7 @@ def test_first_request_generates_and_stores_in_s3(baked, bucket, region):
     event = miss(path, region=region)
     if region is None:
         event["Records"][0]["cf"]["request"]["origin"]["s3"]["region"] = "eu-west-1"  # as with an OAI
-    response = handler_module.handler(event, None)
+    response = handler_module.lambda_handler(event, None)
     assert violations(response) == []
     assert response["status"] == "200"
     key = baked.outputs("md")[2].key(SOURCE, baked.prefix)
@@ -50,7 +50,7 @@ def test_first_request_generates_and_stores_in_s3(baked, bucket, region):
 
 
 def test_the_client_is_made_for_the_bucket_region(baked, bucket):
-    handler_module.handler(miss(variant_uri(baked)), None)
+    handler_module.lambda_handler(miss(variant_uri(baked)), None)
     client = store_module.s3_client("eu-west-1")
     assert client.meta.region_name == "eu-west-1"
     assert store_module.s3_client.cache_info().currsize == 1
@@ -72,7 +72,7 @@ def test_eight_concurrent_first_requests_through_s3_get_identical_bytes(baked, b
 
     def ask() -> None:
         barrier.wait()
-        response = handler_module.handler(miss(path), None)
+        response = handler_module.lambda_handler(miss(path), None)
         assert response["status"] == "200"
         bodies.append(response["body"])
 
@@ -99,14 +99,14 @@ def test_eight_concurrent_first_requests_through_s3_get_identical_bytes(baked, b
 
 def test_missing_source_is_a_404_and_nothing_is_written(baked, bucket):
     path = "/" + url_path(baked.outputs("md")[0].key("images/absent.jpg", baked.prefix))
-    response = handler_module.handler(miss(path), None)
+    response = handler_module.lambda_handler(miss(path), None)
     assert response["status"] == "404"
     assert [o["Key"] for o in bucket.list_objects_v2(Bucket="awsexamplebucket")["Contents"]] == [SOURCE]
 
 
 def test_not_a_variant_passes_through(baked, bucket):
     event = miss("/images/my%20photo-2024.jpg")
-    assert handler_module.handler(event, None) is response_of(event)
+    assert handler_module.lambda_handler(event, None) is response_of(event)
 
 
 def test_a_failed_s3_write_still_returns_the_image_uncached(baked, bucket):
@@ -114,7 +114,7 @@ def test_a_failed_s3_write_still_returns_the_image_uncached(baked, bucket):
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "injected"}}, "PutObject")
 
     store_module.s3_client("eu-west-1").meta.events.register("before-call.s3.PutObject", refuse)
-    response = handler_module.handler(miss(variant_uri(baked)), None)
+    response = handler_module.lambda_handler(miss(variant_uri(baked)), None)
     assert response["status"] == "200"
     assert response["headers"]["cache-control"][0]["value"] == "no-store"
     assert len(bucket.list_objects_v2(Bucket="awsexamplebucket")["Contents"]) == 1
@@ -124,7 +124,7 @@ def test_the_origin_path_prefixes_the_keys(baked, bucket):
     bucket.put_object(Bucket="awsexamplebucket", Key=f"site/{SOURCE}", Body=images.jpeg(600, 400))
     event = miss(variant_uri(baked))
     event["Records"][0]["cf"]["request"]["origin"]["s3"]["path"] = "/site"
-    assert handler_module.handler(event, None)["status"] == "200"
+    assert handler_module.lambda_handler(event, None)["status"] == "200"
     key = "site/" + baked.outputs("md")[2].key(SOURCE, baked.prefix)
     assert bucket.head_object(Bucket="awsexamplebucket", Key=key)["ContentType"] == "image/webp"
 
@@ -133,7 +133,7 @@ def test_the_global_domain_form_without_a_region_means_us_east_1(baked, s3_env):
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="global-bucket")
     s3.put_object(Bucket="global-bucket", Key=SOURCE, Body=images.jpeg(900, 600))
-    response = handler_module.handler(miss(variant_uri(baked), bucket="global-bucket", region=None), None)
+    response = handler_module.lambda_handler(miss(variant_uri(baked), bucket="global-bucket", region=None), None)
     assert violations(response) == [] and response["status"] == "200"
     assert store_module.s3_client.cache_info().currsize == 1
     assert store_module.s3_client("us-east-1").meta.region_name == "us-east-1"
@@ -149,14 +149,14 @@ def test_a_source_over_the_byte_limit_is_refused_from_its_length(baked, bucket, 
     path.write_text(document.to_json())
     monkeypatch.setattr(handler_module, "DOCUMENT_PATH", path)
     handler_module.baked_document.cache_clear()
-    response = handler_module.handler(miss(variant_uri(document)), None)
+    response = handler_module.lambda_handler(miss(variant_uri(document)), None)
     assert response["status"] == "413"
     assert [o["Key"] for o in bucket.list_objects_v2(Bucket="awsexamplebucket")["Contents"]] == [SOURCE]
 
 
 def test_s3_answers_without_the_error_response_leaking(baked, bucket):
     event = miss(variant_uri(baked))
-    response = handler_module.handler(event, None)
+    response = handler_module.lambda_handler(event, None)
     assert set(response["headers"]) == {"content-type", "cache-control"}
     assert not {"x-amz-request-id", "x-amz-id-2", "server", "date"} & set(response["headers"])
     assert response["statusDescription"] == "OK"

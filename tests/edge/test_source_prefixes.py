@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from imagevariants.edge.handler import handle
+from imagevariants.edge.errors import DocumentError
+from imagevariants.edge.handler import respond
 from imagevariants.edge.keys import url_path
-from imagevariants.edge.presets import DEFAULT_SOURCES, Document, DocumentError, Spec
-from tests.edge import images
+from imagevariants.edge.presets import DEFAULT_SOURCES, Document
+from imagevariants.edge.spec import Spec
+from tests import images
 from tests.edge.conftest import MemoryStore
 from tests.edge.events import miss, response_of
 
@@ -37,22 +39,22 @@ def variant(document: Document, source: str, index: int = 0) -> str:
 
 @pytest.mark.parametrize("source", ["images/a.jpg", "uploads/photos/b.jpg"])
 def test_sources_under_a_source_prefix_are_made(scoped, bucket, source):
-    assert handle(miss(variant(scoped, source)), bucket, scoped)["status"] == "200"
+    assert respond(miss(variant(scoped, source)), bucket, scoped)["status"] == "200"
     assert len(bucket.written) == 1
 
 
 @pytest.mark.parametrize("source", ["private/passport.jpg", "uploads/other/c.jpg", "imagesX/d.jpg"])
 @pytest.mark.parametrize("index", [0, 1])
 def test_sources_elsewhere_are_a_404_never_read_nor_written(scoped, bucket, source, index):
-    response = handle(miss(variant(scoped, source, index)), bucket, scoped)
+    response = respond(miss(variant(scoped, source, index)), bucket, scoped)
     assert response["status"] == "404"
     assert bucket.reads == [] and bucket.written == {}
 
 
 def test_a_seed_alias_outside_the_source_prefixes_passes_through(scoped, bucket):
     event = miss("/private/passport-sm.jpg")
-    assert handle(event, bucket, scoped) is response_of(event)
-    inside = handle(miss("/images/a-sm.jpg"), bucket, scoped)
+    assert respond(event, bucket, scoped) is response_of(event)
+    inside = respond(miss("/images/a-sm.jpg"), bucket, scoped)
     assert inside["status"] == "302"
 
 

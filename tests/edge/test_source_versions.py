@@ -13,9 +13,9 @@ import boto3
 import pytest
 
 from imagevariants.edge import handler as handler_module
-from imagevariants.edge.handler import handle
+from imagevariants.edge.handler import respond
 from imagevariants.edge.keys import SourceVersion, build_key, parse_key, url_path
-from tests.edge import images
+from tests import images
 from tests.edge.events import Context, miss
 
 SOURCE = "images/my photo-2024.jpg"
@@ -67,7 +67,7 @@ def test_from_sha256_takes_only_a_hex_digest():
 def test_the_version_of_the_stored_bytes_is_made(document, store):
     store.objects[SOURCE] = RED
     version = SourceVersion.of(RED)
-    response = handle(miss(versioned_uri(document, version)), store, document)
+    response = respond(miss(versioned_uri(document, version)), store, document)
     assert response["status"] == "200"
     key = document.outputs("sm")[1].key(SOURCE, document.prefix, version)
     assert list(store.written) == [key]
@@ -78,7 +78,7 @@ def test_the_version_of_the_stored_bytes_is_made(document, store):
 def test_the_old_versions_key_after_a_replacement_is_a_404_and_nothing_is_written(document, store, status):
     """Red was replaced by blue at the same key: red's URLs never show blue, and nothing is stored under them."""
     store.objects[SOURCE] = BLUE
-    response = handle(miss(versioned_uri(document, SourceVersion.of(RED)), status), store, document)
+    response = respond(miss(versioned_uri(document, SourceVersion.of(RED)), status), store, document)
     assert response["status"] == "404" and response["body"].startswith("Not Found: ")
     assert response["headers"]["cache-control"][0]["value"] == document.cache_control["error"]
     assert store.written == {} and store.reads == [SOURCE]  # checked on the bytes read: no extra request
@@ -86,14 +86,14 @@ def test_the_old_versions_key_after_a_replacement_is_a_404_and_nothing_is_writte
 
 def test_a_minted_version_is_a_404_and_nothing_is_written(document, store):
     for content in ("000000000000", "ffffffffffff", SourceVersion.of(b"another file").content):
-        response = handle(miss(versioned_uri(document, SourceVersion(content))), store, document)
+        response = respond(miss(versioned_uri(document, SourceVersion(content))), store, document)
         assert response["status"] == "404"
     assert store.written == {}
 
 
 def test_an_unknown_token_passes_the_origins_miss_through_without_reading(document, store):
     event = miss(f"/_v/sm.{document.outputs('sm')[0].fingerprint}.z0123456789ab/{url_path(SOURCE)}")
-    response = handle(event, store, document)
+    response = respond(event, store, document)
     assert response is event["Records"][0]["cf"]["response"] and store.reads == [] and store.written == {}
 
 
@@ -104,12 +104,12 @@ def test_replaced_in_s3_the_lambda_entry_point_serves_each_version_only_under_it
     s3.create_bucket(Bucket="awsexamplebucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     s3.put_object(Bucket="awsexamplebucket", Key=SOURCE, Body=RED)
     red, blue = SourceVersion.of(RED), SourceVersion.of(BLUE)
-    made = handler_module.handler(miss(versioned_uri(baked, red, index=0)), Context(30_000))
+    made = handler_module.lambda_handler(miss(versioned_uri(baked, red, index=0)), Context(30_000))
     assert made["status"] == "200"
     s3.put_object(Bucket="awsexamplebucket", Key=SOURCE, Body=BLUE)
-    refused = handler_module.handler(miss(versioned_uri(baked, red, index=1)), Context(30_000))
+    refused = handler_module.lambda_handler(miss(versioned_uri(baked, red, index=1)), Context(30_000))
     assert refused["status"] == "404"
-    fresh = handler_module.handler(miss(versioned_uri(baked, blue, index=1)), Context(30_000))
+    fresh = handler_module.lambda_handler(miss(versioned_uri(baked, blue, index=1)), Context(30_000))
     assert fresh["status"] == "200"
     assert images.decode(base64.b64decode(fresh["body"])).getpixel((10, 10))[2] > 180  # blue
     keys = sorted(item["Key"] for item in s3.list_objects_v2(Bucket="awsexamplebucket")["Contents"])

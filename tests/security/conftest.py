@@ -23,12 +23,6 @@ PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\
 TEXT = b"Invoice 2024-117: 1,200.00 EUR, IBAN FR76 3000 6000 0112 3456 7890 189\n"
 
 
-def encoded(fmt: str, size: tuple[int, int] = (24, 16)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, "#3366cc").save(out, fmt)
-    return out.getvalue()
-
-
 #: Files of the storage: the exploits of the report, and real sources.
 FILES = {
     "private/invoice.txt": TEXT,

@@ -25,7 +25,7 @@ from imagevariants import local_edge, publishing
 from imagevariants.edge.keys import parse_key, url_path
 from imagevariants.edge.presets import Document
 from tests import images
-from tests.security.conftest import FILES, HTML, PDF, SOURCE_PREFIXES, SVG, TEXT, Site, encoded, is_image_of_type
+from tests.security.conftest import FILES, HTML, PDF, SOURCE_PREFIXES, SVG, TEXT, Site, is_image_of_type
 
 pytestmark = pytest.mark.django_db
 
@@ -38,9 +38,9 @@ CONTENTS = {
     "jpeg": images.jpeg(40, 30),
     "truncated": images.jpeg(40, 30)[:200],
     "png": images.png(30, 20),
-    "gif": encoded("GIF"),
-    "webp": encoded("WEBP"),
-    "avif": encoded("AVIF"),
+    "gif": images.solid("GIF"),
+    "webp": images.solid("WEBP"),
+    "avif": images.solid("AVIF"),
     "html-as-jpeg": b"\xff\xd8\xff" + HTML,
 }
 PROPERTY_SETTINGS = settings(

@@ -12,7 +12,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import conf, deploy, publishing
 from ...deploy import aws
-from ...deploy.bundle import BundleError, build, fetch_pillow
+from ...deploy.bundle import build, fetch_pillow
+from ...exceptions import BundleError, DeployError
+from ...texts import local_publication_line, plan_lines
 
 
 class Command(BaseCommand):
@@ -89,19 +91,30 @@ class Command(BaseCommand):
             elif opts["bundle_only"]:
                 self._fetch_pillow(options.runtime)
                 self._bundle(Path(opts["bundle_only"]), options.runtime)
-            elif conf.local_mode() and options.distribution_id:  # a new user's first run: not a silent local publish
+            elif conf.settings().local_mode and options.distribution_id:  # a first run: not a silent local publish
                 raise CommandError(_no_cdn_url(options.distribution_id))
             elif opts["rollback"]:
                 self._fetch_pillow(options.runtime)
                 deploy.rollback(by, options=options, report=self.stdout.write)
+            elif conf.settings().local_mode:
+                self._publish_locally(by, dry_run=opts["dry_run"])
             else:
-                if not conf.local_mode():
-                    self._fetch_pillow(options.runtime)
-                deployment = deploy.publish(by, options=options, dry_run=opts["dry_run"], report=self.stdout.write)
-                if deployment and conf.local_mode():
-                    self.stdout.write(f"Local edge: presets published (document {deployment.document_sha256[:12]}).")
-        except (deploy.DeployError, BundleError) as exc:
+                self._fetch_pillow(options.runtime)
+                deploy.publish_to_cloudfront(
+                    by, options=options, dry_run=opts["dry_run"], report=self.stdout.write, show_plan=self._show_plan
+                )
+        except (DeployError, BundleError) as exc:
             raise CommandError(str(exc)) from None
+
+    def _publish_locally(self, by: str, dry_run: bool) -> None:
+        if dry_run:
+            self.stdout.write("Local edge: publishing would apply the presets at once.")
+        else:
+            self.stdout.write(local_publication_line(publishing.publish_locally(by)))
+
+    def _show_plan(self, plan: deploy.Plan) -> None:
+        for line in plan_lines(plan):
+            self.stdout.write(line)
 
     def _fetch_pillow(self, runtime: str) -> None:
         path, fetched = fetch_pillow(runtime)

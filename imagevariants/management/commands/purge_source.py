@@ -27,7 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         document = published_document()
-        prefix = document.prefix if document else conf.get("VARIANT_PREFIX")
+        prefix = document.prefix if document else conf.settings().variant_prefix
         keys = []
         for key in options["keys"]:
             key = key.lstrip("/")

@@ -69,7 +69,7 @@ class Command(BaseCommand):
         checkpoint = warming.Checkpoint(options["checkpoint"])
         request = warming.requester(document)
         progress = Progress(warming.count(checkpoint.after), self.stdout)
-        via = f"through {conf.get('CDN_URL')}" if conf.get("CDN_URL") else "with the local edge"
+        via = f"through {conf.settings().cdn_url}" if conf.settings().cdn_url else "with the local edge"
         self.stdout.write(f"Warming {progress.total} images x {len(outputs)} variants {via}.")
         counts: Counter[str] = Counter()
         failures = 0

@@ -1,4 +1,5 @@
-"""Create the demo presets (the article's sm/md/lg/xl), source images and an article. Safe to run again."""
+"""Create the demo presets (the article's sm/md/lg/xl), source images and an article, and publish the presets on
+the local edge. Safe to run again."""
 
 import io
 from pathlib import Path
@@ -8,6 +9,7 @@ from django.core.management.base import BaseCommand
 from PIL import Image, ImageDraw
 
 from example_project.demo.models import Article
+from imagevariants import conf, publishing
 from imagevariants.models import SourceImage, VariantPreset
 
 PHOTOS = Path(__file__).resolve().parents[3] / "photos"
@@ -48,6 +50,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         for name, width in PRESETS.items():
             VariantPreset.objects.get_or_create(name=name, defaults={"width": width, "quality": 80})
+        if conf.settings().local_mode:  # also presets that were there, never published: the demo page needs them
+            publishing.publish_locally()
         sources = {f"images/{path.name}": path.read_bytes() for path in sorted(PHOTOS.glob("*.jpg"))}
         sources["images/phone-rotated.jpg"] = _rotated_phone_photo()
         sources["images/test.png"] = _transparent_png()
