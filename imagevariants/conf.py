@@ -1,4 +1,5 @@
-"""The ``IMAGEVARIANTS`` settings namespace: defaults merged in a cached getter that ``setting_changed`` resets."""
+"""The ``IMAGEVARIANTS`` settings namespace: defaults merged in a cached getter that ``setting_changed`` resets
+(the receiver is in ``signals``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import storages
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.utils.functional import LazyObject, empty
 
 from .edge.limits import Limits
@@ -115,8 +114,11 @@ class _SourceStorage(LazyObject):
 source_storage = _SourceStorage()
 
 
-@receiver(setting_changed)
-def _reset(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("IMAGEVARIANTS", "AWS_STORAGE_BUCKET_NAME", "STORAGES"):
-        settings.cache_clear()
-        source_storage._wrapped = empty
+#: The Django settings the merged settings and the sources' storage are made of.
+SETTINGS_READ = ("IMAGEVARIANTS", "AWS_STORAGE_BUCKET_NAME", "STORAGES")
+
+
+def reset() -> None:
+    """Forget the merged settings and the sources' storage (``signals`` calls it when a setting they read changes)."""
+    settings.cache_clear()
+    source_storage._wrapped = empty

@@ -58,5 +58,7 @@ def forget_published(sender: type, **kwargs: Any) -> None:
 
 @receiver(setting_changed)
 def forget_on_settings_change(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("IMAGEVARIANTS", "STORAGES"):
+    """The one receiver of setting changes (tests): every cache made of settings starts afresh."""
+    if setting in conf.SETTINGS_READ:
+        conf.reset()
         forget()  # the target (local or CloudFront) or the prefix may have changed
