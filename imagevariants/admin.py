@@ -27,7 +27,7 @@ from .models import Publication, SourceImage, VariantPreset
 from .preview import make_preview
 from .variants import candidate
 
-logger = logging.getLogger("imagevariants")
+logger = logging.getLogger(__name__)
 DEPLOY_PERMISSION = "imagevariants.deploy_edge"
 PUBLISH_COMMAND = "python manage.py deploy_edge"
 

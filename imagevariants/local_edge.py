@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -48,7 +49,9 @@ from .publishing import published_document
 from .storage_store import store_for
 from .variants import base_url
 
-logger = logging.getLogger("imagevariants")
+logger = logging.getLogger(__name__)
+#: The edge handler's line per request (in Lambda, the same JSON is one line on stdout).
+edge_logger = logging.getLogger("imagevariants.edge")
 
 #: Variants this process renders at once; a request for another one meanwhile is answered 503.
 MAX_RENDERS = 2
@@ -78,6 +81,14 @@ def _miss_event(key: str, host: str) -> dict[str, Any]:
     )
 
 
+def log_request(log: dict[str, Any]) -> None:
+    """The edge's log line of a request, through ``logging`` (logger ``imagevariants.edge``) rather than on stdout
+    as in Lambda: INFO, WARNING when the edge answered 5xx, ERROR when the handler failed."""
+    status = str(log.get("status", ""))
+    level = logging.ERROR if log.get("outcome") == "error" else logging.WARNING if status[:1] == "5" else logging.INFO
+    edge_logger.log(level, "%s", json.dumps(log, sort_keys=True, default=str), extra={"edge": log})
+
+
 def answer_miss(key: str, host: str, store: Store, document: Document) -> dict[str, Any]:
     """What the edge answers to the origin's 404 for ``key``, run in this process over ``store``.
 
@@ -85,7 +96,7 @@ def answer_miss(key: str, host: str, store: Store, document: Document) -> dict[s
     :func:`~imagevariants.edge.handler.make_variant`), on the event CloudFront would send, within
     ``DEADLINE_SECONDS``: how the route and ``warm_variants`` make a variant on the local edge.
     """
-    return respond(_miss_event(key, host), store, document, Deadline(DEADLINE_SECONDS))
+    return respond(_miss_event(key, host), store, document, Deadline(DEADLINE_SECONDS), log_request)
 
 
 def to_http_response(response: dict[str, Any], mount: str = "/") -> HttpResponse:
@@ -264,7 +275,7 @@ def serve(request: HttpRequest, key: str) -> HttpResponse:
         if alias is None or not document.allows_source(alias.source_key):
             return _not_found(document)  # an original or any other file: never served here
         event = _miss_event(key, request.get_host())
-        response = respond(event, store_for(conf.source_storage), document)  # a redirect: nothing is read
+        response = respond(event, store_for(conf.source_storage), document, write_log=log_request)  # a redirect
         if response is event["Records"][0]["cf"]["response"]:
             return _not_found(document)  # passed through untouched: the origin's own 404
         return _from_edge(response)

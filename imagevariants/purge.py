@@ -41,7 +41,7 @@ from .exceptions import PurgeError
 from .models import SourceImage
 from .publishing import published_document
 
-logger = logging.getLogger("imagevariants")
+logger = logging.getLogger(__name__)
 
 #: Keys in one DeleteObjects request (S3's limit).
 MAX_DELETE = 1000

@@ -37,6 +37,21 @@ def body(response):
     return b"".join(response.streaming_content) if response.streaming else response.content
 
 
+def test_the_edge_logs_each_request_through_logging_not_stdout(client, presets, source, caplog, capsys):
+    import json
+    import logging
+
+    caplog.set_level(logging.INFO, logger="imagevariants.edge")
+    address = url(source, "md")
+    assert client.get(address).status_code == 200
+    assert client.get(address.replace("/md.", "/zz.")).status_code == 404  # a preset the edge does not serve
+    assert capsys.readouterr().out == ""  # Lambda's stdout line is the local edge's log record
+    records = [r for r in caplog.records if r.name == "imagevariants.edge"]
+    assert [(r.levelname, r.edge["outcome"], r.edge["status"]) for r in records] == [("INFO", "generated", "200")]
+    assert json.loads(records[0].getMessage()) == records[0].edge
+    assert records[0].edge["key"] == address.removeprefix("/variants/")
+
+
 @pytest.mark.parametrize("fmt, content_type", [(None, "image/jpeg"), ("webp", "image/webp"), ("avif", "image/avif")])
 def test_generated_on_first_request_then_served_from_storage(client, presets, source, fmt, content_type):
     address = url(source, "md", fmt)

@@ -264,5 +264,5 @@ def test_admin_action_reports_a_refusal_and_logs_the_paths(
         "Removed 1 original(s) and 1 variant(s); 0 CDN path(s) invalidated in 0 request(s), 2 not invalidated;"
     )
     assert "the AWS credentials need cloudfront:CreateInvalidation" in str(message)
-    [logged] = [r.getMessage() for r in caplog.records if r.name == "imagevariants"]
+    [logged] = [r.getMessage() for r in caplog.records if r.name == "imagevariants.admin"]
     assert logged.endswith(f"Paths not invalidated: /images/cat.jpg /{variant}")

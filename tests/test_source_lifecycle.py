@@ -212,7 +212,7 @@ def test_storage_down_is_reported_and_the_delete_kept(s3_site: Site, settings, a
     assert message.startswith("The change is saved, but the old files of images/photo.jpg were not all removed:")
     assert "Deleting 25 key(s) from s3://media failed: AWS call failed: Could not connect" in message
     assert "purge_source" in message
-    assert [r.levelname for r in caplog.records if r.name == "imagevariants"] == ["ERROR"]
+    assert [r.levelname for r in caplog.records if r.name == "imagevariants.purge"] == ["ERROR"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -233,7 +233,7 @@ def test_no_cloudfront_permission_is_reported_and_the_files_still_go(
     [message] = [text for text in messages_of(response) if "not all removed" in text]
     assert "Invalidating 25 path(s) of CloudFront distribution" in message
     assert "the AWS credentials need cloudfront:CreateInvalidation" in message
-    logged = [r.getMessage() for r in caplog.records if r.name == "imagevariants"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "imagevariants.purge"]
     assert len(logged) == 1 and all(path in logged[0] for path in paths(gone))  # to invalidate by hand
 
 

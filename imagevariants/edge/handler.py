@@ -66,7 +66,7 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
         except (KeyError, TypeError, IndexError, AttributeError):
             passes = False
         response = origin_response if passes else _text(503, "Service Unavailable", "variant unavailable", "no-store")
-        print(json.dumps({**log, "status": response.get("status")}, default=str))
+        print_line({**log, "status": response.get("status")})
         return response
     return respond(event, store, document, deadline)
 
@@ -137,11 +137,21 @@ def _redirect(status: int, key: str, cache_control: str) -> dict[str, Any]:
     }
 
 
+def print_line(log: dict[str, Any]) -> None:
+    """Lambda's log of a request: one JSON line on stdout, which CloudWatch Logs keeps as one event."""
+    print(json.dumps(log, sort_keys=True, default=str))
+
+
 def respond(
-    event: dict[str, Any], store: Store, document: Document, deadline: Deadline | None = None
+    event: dict[str, Any],
+    store: Store,
+    document: Document,
+    deadline: Deadline | None = None,
+    write_log: Callable[[dict[str, Any]], None] = print_line,
 ) -> dict[str, Any]:
     """Answer one origin-response event within ``deadline`` (the trigger's 30 s less a margin by default);
-    never raises, never answers 5xx for bad input, always writes one JSON log line."""
+    never raises, never answers 5xx for bad input, always writes one log line (``write_log``: on stdout in
+    Lambda, through ``logging`` on the local edge)."""
     started = time.monotonic()
     deadline = deadline or Deadline.from_context(None)
     log: dict[str, Any] = {}
@@ -154,7 +164,7 @@ def respond(
         response = _text(503, "Service Unavailable", "variant temporarily unavailable", "no-store")
     log["status"] = response["status"]
     log["ms"] = round((time.monotonic() - started) * 1000, 1)
-    print(json.dumps(log, sort_keys=True, default=str))
+    write_log(log)
     return response
 
 
