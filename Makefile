@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint setup lambda-pillow mutation
+.PHONY: demo test lint setup lambda-pillow chromium matrix mutation
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -29,12 +29,25 @@ demo: setup
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
-test: setup lambda-pillow
+# The browser tests drive Debian's Chromium: installed here on a Debian machine run as root, else make stops and
+# says what to install (the tests never skip for want of it).
+chromium:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		{ echo "The browser tests need Debian's chromium: run 'sudo apt-get install chromium', then make test." >&2; exit 1; }
+
+test: setup lambda-pillow chromium
 	$(BIN)/python -m pytest
+
+# The Django side on Django 4.2, 5.2 and 6.0, on the Pythons each supports, and on PostgreSQL (Debian's server,
+# started and stopped by the run): see scripts/matrix.py. CI runs it after `make test`.
+matrix: setup
+	$(BIN)/python scripts/matrix.py
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 $(VENV)/.mutation-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[test,mutation]"

@@ -25,7 +25,7 @@ from django.db.models.fields.files import FieldFile, FileDescriptor, ImageFieldF
 from . import conf
 from .validators import read_source, short_name
 
-__all__ = ["VariantImageField", "VariantImageFieldFile", "VariantImageFormField"]
+__all__ = ["VariantImageField", "VariantImageFieldFile", "VariantImageFormField", "source_storage"]
 
 #: Keys are the upload prefix and a file name of up to MAX_NAME_BYTES, hence a longer column than FileField's 100.
 DEFAULT_MAX_LENGTH = 500
@@ -78,7 +78,7 @@ class VariantImageFieldFile(ImageFieldFile):
         if save:
             self.instance.save()
 
-    save.alters_data = True
+    save.alters_data = True  # type: ignore[attr-defined]  # Django's marker on a method: no declared attribute
 
     def delete(self, save: bool = True) -> None:
         """Delete the file from storage and empty the recorded fields."""
@@ -86,7 +86,7 @@ class VariantImageFieldFile(ImageFieldFile):
             self.field.record(self.instance, None)
         super().delete(save)
 
-    delete.alters_data = True
+    delete.alters_data = True  # type: ignore[attr-defined]  # Django's marker on a method: no declared attribute
 
 
 class VariantImageFileDescriptor(FileDescriptor):

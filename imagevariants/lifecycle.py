@@ -66,7 +66,7 @@ def remember_stored_images(sender: type, instance: models.Model, raw: bool = Fal
     if not fields or raw or instance._state.adding:
         return
     columns = {column for field in fields for column in _columns(field) if column}
-    stored = sender._default_manager.filter(pk=instance.pk).values(*columns).first()
+    stored = instance._meta.default_manager.filter(pk=instance.pk).values(*columns).first()
     if stored:
         instance.__dict__[_STORED_IMAGES] = stored
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ValidationError
 from django.core.files import File
@@ -21,11 +22,23 @@ from .edge.memory import MIB, available_bytes, fits, worst_case_bytes
 from .edge.spec import MAX_DIMENSION, Spec
 from .validators import read_source, short_name
 
+if TYPE_CHECKING:
+
+    class _TextChoices(enum.StrEnum):
+        """Django's TextChoices as a type checker should see it (Django ships no type hints): a str enum whose
+        members are their values (``Publication.Target.LOCAL == "local"``), not the (value, label) tuples their
+        class body assigns."""
+
+        choices: ClassVar[list[tuple[str, str]]]
+
+else:
+    _TextChoices = models.TextChoices
+
 
 class VariantPreset(models.Model):
     """A named output size and encoding. Editing makes a new revision with a new fingerprint (new URLs)."""
 
-    class Fit(models.TextChoices):
+    class Fit(_TextChoices):
         CONTAIN = "contain", _("Contain: fit inside the box, never upscale")
         COVER = "cover", _("Cover: fill the box and crop")
 
@@ -148,7 +161,7 @@ class SourceFieldFile(ImageFieldFile):
         self.instance.read_metadata(content)
         super().save(name, content, save)
 
-    save.alters_data = True
+    save.alters_data = True  # type: ignore[attr-defined]  # Django's marker on a method: no declared attribute
 
 
 class SourceFileField(models.ImageField):
@@ -209,11 +222,11 @@ class Publication(models.Model):
     target may be pending (a conditional unique constraint, enforced by PostgreSQL and SQLite).
     """
 
-    class Target(models.TextChoices):
+    class Target(_TextChoices):
         LOCAL = "local", _("Local edge")
         CLOUDFRONT = "cloudfront", _("CloudFront")
 
-    class Status(models.TextChoices):
+    class Status(_TextChoices):
         PENDING = "pending", _("In progress")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")

@@ -41,6 +41,19 @@ from .exceptions import PurgeError
 from .models import SourceImage
 from .publishing import published_document
 
+__all__ = [
+    "Batch",
+    "Outcome",
+    "Removal",
+    "cloudfront_client",
+    "prune",
+    "purge_sources",
+    "purging",
+    "schedule",
+    "source_removal",
+    "watching",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Keys in one DeleteObjects request (S3's limit).
@@ -417,9 +430,10 @@ def source_removal(
     if sha256 and sha256 not in others:
         versions.append(SourceVersion.from_sha256(sha256))
     names = [] if replaced_in_place or others or keep_original else [key]
-    for name, preset in (document.presets if document else {}).items():
-        for fingerprint, spec in preset.revisions.items():
-            names.extend(build_key(key, name, fingerprint, spec.format, document.prefix, v) for v in versions)
+    if document:
+        for name, preset in document.presets.items():
+            for fingerprint, spec in preset.revisions.items():
+                names.extend(build_key(key, name, fingerprint, spec.format, document.prefix, v) for v in versions)
     return Removal(key, _prefix(document), tuple(names), (key,) if replaced_in_place else ())
 
 

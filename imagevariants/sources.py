@@ -7,6 +7,7 @@ stored at, which an EXIF orientation may swap, so it gives none, and neither doe
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +43,12 @@ def is_empty(source: object) -> bool:
 
 def as_source(source: object) -> SourceRef:
     """Reduce a tag argument to a :class:`SourceRef` without any storage or database call."""
+    if isinstance(source, SourceImage):  # the commonest first
+        return SourceRef(source.key, source.width or None, source.height or None, _version(source.sha256))
     if isinstance(source, SourceRef):
         return source
     if isinstance(source, FieldFile) and isinstance(source.instance, SourceImage) and source.field.attname == "file":
-        source = source.instance
-    if isinstance(source, SourceImage):
-        return SourceRef(source.key, source.width or None, source.height or None, _version(source.sha256))
+        return as_source(source.instance)
     if isinstance(source, FieldFile):
         if isinstance(source.field, VariantImageField):
             return _recorded(source, source.field)
@@ -58,7 +59,14 @@ def as_source(source: object) -> SourceRef:
 
 
 def _version(sha256: str | None) -> SourceVersion | None:
-    return SourceVersion.from_sha256(sha256) if sha256 else None
+    return _known_version(sha256) if sha256 else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _known_version(sha256: str) -> SourceVersion:
+    """The version of a SHA-256, validated once for the sources of a few pages (a hash that is not one raises
+    every time: nothing is kept of it)."""
+    return SourceVersion.from_sha256(sha256)
 
 
 def _recorded(fieldfile: FieldFile, field: VariantImageField) -> SourceRef:

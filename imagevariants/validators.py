@@ -15,7 +15,7 @@ from . import conf
 from .edge.errors import EdgeError
 from .edge.pipeline import Probe, probe
 
-__all__ = ["MAX_NAME_BYTES", "read_source", "validate_source_image"]
+__all__ = ["MAX_NAME_BYTES", "read_source", "short_name", "validate_source_image"]
 
 #: Bytes of a source's file name (its last path segment): a variant adds up to five (".avif", ".webp") and most
 #: file systems refuse names over 255 bytes.

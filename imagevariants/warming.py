@@ -27,6 +27,8 @@ from .sources import SourceRef, as_source, is_empty
 from .storage_store import store_for
 from .variants import base_url
 
+__all__ = ["USER_AGENT", "Checkpoint", "Outcome", "Tracked", "count", "keys", "requester", "tracked_sources"]
+
 #: Seconds to wait for the CDN's answer: the function has 30 s to make a variant.
 REQUEST_TIMEOUT = 40
 USER_AGENT = "django-imagevariants warm_variants"

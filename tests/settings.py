@@ -1,5 +1,7 @@
-"""Settings for the test suite: SQLite in memory, media in a temporary folder, the local edge."""
+"""Settings for the test suite: SQLite in memory (or a throwaway PostgreSQL server with
+``IMAGEVARIANTS_TEST_DATABASE=postgresql``), media in a temporary folder, the local edge."""
 
+import os
 import tempfile
 
 SECRET_KEY = "tests"
@@ -38,6 +40,12 @@ TEMPLATES = [
     }
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+if os.environ.get("IMAGEVARIANTS_TEST_DATABASE") == "postgresql":
+    from tests.postgres import throwaway_server
+
+    DATABASES = {"default": throwaway_server()}
+elif os.environ.get("IMAGEVARIANTS_TEST_DATABASE", "sqlite") != "sqlite":
+    raise RuntimeError("IMAGEVARIANTS_TEST_DATABASE is sqlite (the default) or postgresql")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"
 MEDIA_URL = "/media/"

@@ -223,6 +223,11 @@ def test_responses_breaking_lambda_edge_rules_fail_loudly():
     assert to_http_response({"status": "204", "headers": {}}).status_code == 204
 
 
+def test_a_header_whose_key_is_not_a_string_is_a_violation_not_a_crash():
+    with pytest.raises(LambdaRuleViolation, match="matching key"):
+        to_http_response({"status": "200", "headers": {"content-type": [{"key": None, "value": "text/plain"}]}})
+
+
 @pytest.fixture
 def s3_storage(aws, settings):
     """django-storages' S3Storage on the moto server, as in production (the endpoint comes from the environment)."""

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, TypeGuard, overload
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.db import IntegrityError, transaction
@@ -99,6 +99,28 @@ def plan() -> Plan:
             result.changed.append(name)
     result.removed = sorted(set(before.presets) - set(document.presets) if before else ())
     return result
+
+
+@overload
+def publish_to_cloudfront(
+    by: str = ...,
+    *,
+    options: Options | None = ...,
+    dry_run: Literal[False] = ...,
+    report: Report = ...,
+    show_plan: Callable[[Plan], None] = ...,
+) -> Publication: ...
+
+
+@overload
+def publish_to_cloudfront(
+    by: str = ...,
+    *,
+    options: Options | None = ...,
+    dry_run: bool,
+    report: Report = ...,
+    show_plan: Callable[[Plan], None] = ...,
+) -> Publication | None: ...
 
 
 def publish_to_cloudfront(
@@ -210,7 +232,9 @@ def _dry_run(options: Options, report: Report, show_plan: Callable[[Plan], None]
     return None
 
 
-def _up_to_date(previous: Publication | None, document: Document, bundle: Bundle, options: Options) -> bool:
+def _up_to_date(
+    previous: Publication | None, document: Document, bundle: Bundle, options: Options
+) -> TypeGuard[Publication]:
     return bool(
         previous
         and previous.document_sha256 == document.sha256

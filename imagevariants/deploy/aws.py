@@ -465,6 +465,7 @@ def update_distribution(
             if exc.response.get("Error", {}).get("Code") == "PreconditionFailed" and attempt == 1:
                 continue  # someone else changed the distribution in between: read it again
             raise DeployError(explain(exc)) from None
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def wait_deployed(

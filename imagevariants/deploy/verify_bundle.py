@@ -53,7 +53,11 @@ if len(sys.argv) > 2:  # the entry point Lambda is configured with
 document = handler.baked_document()
 # A source the edge must refuse to read: under no source prefix.
 OUTSIDE = next(key for n in range(100) if not document.allows_source(key := f"private{n}/verify/photo.jpg"))
-report = {"python": sys.version.split()[0], "pillow": Image.__version__, "presets": sorted(document.presets)}
+report: dict[str, object] = {
+    "python": sys.version.split()[0],
+    "pillow": Image.__version__,
+    "presets": sorted(document.presets),
+}
 with tempfile.TemporaryDirectory() as root:
     store = FolderStore(root)
     picture = io.BytesIO()

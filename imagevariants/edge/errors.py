@@ -3,6 +3,20 @@ those of a malformed presets document or limits object."""
 
 from __future__ import annotations
 
+__all__ = [
+    "BadKey",
+    "Busy",
+    "DocumentError",
+    "EdgeError",
+    "LimitsError",
+    "NotServed",
+    "OutOfTime",
+    "SourceForbidden",
+    "SourceMissing",
+    "SourceTooLarge",
+    "Undecodable",
+]
+
 
 class EdgeError(Exception):
     """Base class: ``status`` is the HTTP status the edge answers with."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+__all__ = ["origin_response_event"]
+
 #: The documented example's distribution domain name.
 DISTRIBUTION = "d111111abcdef8.cloudfront.net"
 #: The documented example's viewer address.

@@ -30,6 +30,17 @@ from .pipeline import Rendered, render
 from .presets import Document
 from .store import S3Store, Store
 
+__all__ = [
+    "DOCUMENT_PATH",
+    "RETRY_AFTER",
+    "baked_document",
+    "error_response",
+    "lambda_handler",
+    "make_variant",
+    "print_line",
+    "respond",
+]
+
 T = TypeVar("T")
 #: Seconds kept for storing a variant; with less time left, the variant is served uncached and not stored.
 WRITE_RESERVE = 1.5

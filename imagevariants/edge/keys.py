@@ -20,6 +20,21 @@ from urllib.parse import quote, unquote_to_bytes
 from .errors import BadKey
 from .formats import FORMATS
 
+__all__ = [
+    "FINGERPRINT_RE",
+    "PREFIX_RE",
+    "PRESET_NAME_RE",
+    "SeedAlias",
+    "SourceVersion",
+    "VariantKey",
+    "build_key",
+    "check_key",
+    "decode_uri",
+    "parse_key",
+    "parse_seed_alias",
+    "url_path",
+]
+
 #: Lower-case slug, no dots (the dot separates the name from the fingerprint).
 PRESET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{8}$")

@@ -35,6 +35,15 @@ def response_size(response: dict[str, Any]) -> int:
     return len(headers.encode("utf-8")) + len(response.get("body", "").encode("utf-8"))
 
 
+def _header_entry(entry: object, name: str) -> bool:
+    """Whether ``entry`` is a ``{'key', 'value'}`` of header ``name``: a string value, and a string key (if any)
+    naming that header."""
+    if not (isinstance(entry, dict) and set(entry) <= {"key", "value"} and isinstance(entry.get("value"), str)):
+        return False
+    key = entry.get("key", name)
+    return isinstance(key, str) and key.lower() == name.lower()
+
+
 def violations(response: dict[str, Any]) -> list[str]:
     """Every way ``response`` breaks the origin-response rules; an empty list when it is acceptable."""
     problems = [f"unknown field {name!r}" for name in sorted(set(response) - ALLOWED_FIELDS)]
@@ -49,13 +58,7 @@ def violations(response: dict[str, Any]) -> list[str]:
             problems.append(f"header name {name!r} is not lower case")
         if name.lower() in DISALLOWED_HEADERS or name.lower().startswith(DISALLOWED_PREFIXES):
             problems.append(f"header {name!r} may not be set")
-        if not isinstance(values, list) or not all(
-            isinstance(v, dict)
-            and set(v) <= {"key", "value"}
-            and isinstance(v.get("value"), str)
-            and v.get("key", name).lower() == name.lower()
-            for v in values
-        ):
+        if not isinstance(values, list) or not all(_header_entry(v, name) for v in values):
             problems.append(f"header {name!r} must be a list of {{'key', 'value'}} with a matching key")
     if "body" in response:
         if not isinstance(response["body"], str):

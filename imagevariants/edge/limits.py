@@ -14,6 +14,8 @@ from typing import Any
 
 from .errors import LimitsError, OutOfTime
 
+__all__ = ["Deadline", "Limits"]
+
 
 @dataclass(frozen=True)
 class Limits:

@@ -12,7 +12,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from PIL import (  # the decoders of formats.DECODERS, registered without importing every Pillow plugin
     AvifImagePlugin,  # noqa: F401
@@ -37,6 +37,19 @@ from .screen import Structure, exif_tags, screen_bytes, screen_image
 
 if TYPE_CHECKING:
     from .spec import Spec
+
+__all__ = [
+    "AVIF_FASTEST",
+    "AVIF_SPEEDS",
+    "DecodeCache",
+    "Probe",
+    "Rendered",
+    "avif_speed",
+    "decode_cache",
+    "output_size",
+    "probe",
+    "render",
+]
 
 _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
 #: EXIF orientation: the transpose that makes the stored image upright (as ImageOps.exif_transpose), and where
@@ -157,7 +170,8 @@ def _normalise(image: Image.Image) -> Image.Image:
     """Bring unusual modes (16-bit, palette, bilevel) to ones every step handles; CMYK stays for its profile."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # Scale to 8 bits, never clip: 16-bit by 256; 32-bit integers or floats by their own range (if over 255).
-        high = image.getextrema()[1] if image.mode in ("I", "F") else 65535
+        # One band: its extrema are (low, high), not a pair per band.
+        high = cast("tuple[float, float]", image.getextrema())[1] if image.mode in ("I", "F") else 65535
         if image.mode.startswith("I;16"):
             image = image.convert("I")
         if high > 255:
@@ -184,8 +198,9 @@ def _transform(profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
     transform = ImageCms.buildTransform(source, _SRGB, mode, out_mode, flags=ImageCms.Flags.NOCACHE)
     if mode != "CMYK":
         probe_image = Image.frombytes("RGB", (16, 16), bytes(range(0, 256, 1)) * 3).convert(mode)
-        converted = ImageCms.applyTransform(probe_image, transform)
-        diff = max(high for _, high in ImageChops.difference(probe_image, converted).getextrema())
+        converted = cast(Image.Image, ImageCms.applyTransform(probe_image, transform))  # not in place: a new image
+        extrema = cast("tuple[tuple[int, int], ...]", ImageChops.difference(probe_image, converted).getextrema())
+        diff = max(high for _, high in extrema)  # RGB or RGBA: a (low, high) per band
         if diff <= 1:
             return None
     return transform
@@ -206,7 +221,7 @@ def _to_srgb(image: Image.Image, profile: bytes | None, owned: bool = False) -> 
             if owned and image.mode != "CMYK":
                 ImageCms.applyTransform(image, transform, inPlace=True)
                 return image
-            return ImageCms.applyTransform(image, transform)
+            return cast(Image.Image, ImageCms.applyTransform(image, transform))  # not in place: a new image
     return image.convert("RGB") if image.mode == "CMYK" else image
 
 
@@ -460,7 +475,9 @@ def _animation(
     deadline: Deadline,
 ) -> bytes:
     """Resize every frame of an animated GIF or WebP and keep the animation (timing and loop count)."""
-    frames, durations, decoded = [], [], 0
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    decoded = 0
     for frame in ImageSequence.Iterator(image):
         deadline.check(f"frame {len(frames) + 1}")
         decoded += frame.width * frame.height

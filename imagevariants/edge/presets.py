@@ -22,6 +22,8 @@ from .keys import FINGERPRINT_RE, PREFIX_RE, PRESET_NAME_RE, SourceVersion, Vari
 from .limits import Limits
 from .spec import PIPELINE_VERSION, Spec
 
+__all__ = ["DEFAULT_SOURCES", "Document", "Output", "Preset", "overlapping"]
+
 SCHEMA_VERSION = 1
 
 #: Where sources may be read when a document names none (documents stored before sources were baked in): the

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 from .avif import check_frame_sizes
 from .errors import SourceTooLarge
@@ -124,7 +124,7 @@ def screen_image(image: Image.Image, data: bytes, limits: Limits) -> None:
     if isinstance(exif, bytes) and exif:  # AVIF's Exif item (the other formats' were walked before opening)
         exif_tags(exif)
     try:
-        if image.format == "BMP":
+        if image.format == "BMP" and isinstance(image, ImageFile.ImageFile):  # opened from a file: it has tiles
             _bmp(image, len(data))
         profile = image.info.get("icc_profile")
         if isinstance(profile, bytes) and profile:
@@ -255,33 +255,33 @@ class _Tiff:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.order: Literal["little", "big"] = "little" if data[:2] == b"II" else "big"
-        self.big = self.int(2, 2) == 43
+        self.big = self.uint(2, 2) == 43
         self.entries = self.values = 0
 
-    def int(self, pos: int, size: int) -> int:
+    def uint(self, pos: int, size: int) -> int:
         return int.from_bytes(self.data[pos : pos + size], self.order)
 
     def first(self) -> int:
-        return self.int(8, 8) if self.big else self.int(4, 4)
+        return self.uint(8, 8) if self.big else self.uint(4, 4)
 
     def ifd(self, offset: int) -> tuple[dict[int, tuple[int, int]], int]:
         """The IFD at ``offset`` as {tag: (count, inline value or offset)}, and the next IFD's offset."""
         width = 8 if self.big else 4  # of a count, an offset and an entry's value field
-        count = self.int(offset, 8 if self.big else 2)
+        count = self.uint(offset, 8 if self.big else 2)
         self.entries += count
         if self.entries > MAX_TIFF_ENTRIES:
             raise _refuse("TIFF directory entries", MAX_TIFF_ENTRIES, "MAX_TIFF_ENTRIES")
         tags: dict[int, tuple[int, int]] = {}
         pos = offset + (8 if self.big else 2)
         for _ in range(count):
-            tag, kind, values = self.int(pos, 2), self.int(pos + 2, 2), self.int(pos + 4, width)
+            tag, kind, values = self.uint(pos, 2), self.uint(pos + 2, 2), self.uint(pos + 4, width)
             if kind in _NUMERIC_TYPES:
                 self._count(tag, values)
             size = _TIFF_TYPE_SIZES.get(kind, 1)
             inline = values == 1 and size in (2, 4, 8) and size <= width
-            tags.setdefault(tag, (values, self.int(pos + 4 + width, size if inline else width)))
+            tags.setdefault(tag, (values, self.uint(pos + 4 + width, size if inline else width)))
             pos += 4 + 2 * width
-        return tags, self.int(pos, width)
+        return tags, self.uint(pos, width)
 
     def _count(self, tag: int, values: int) -> None:
         if values > _LONG_TAGS.get(tag, MAX_TAG_VALUES):
@@ -361,7 +361,7 @@ def _tiff_strips_needed(tags: dict[int, tuple[int, int]]) -> int | None:
     return -(-width // across) * -(-height // down) * planes
 
 
-def _bmp(image: Image.Image, size: int) -> None:
+def _bmp(image: ImageFile.ImageFile, size: int) -> None:
     """RLE: Pillow decodes it in Python, so its pixels are limited, and its compressed data to what they need (a
     no-op escape, two bytes, is a Python step that makes no pixel)."""
     if image.info.get("compression") not in (1, 2) or not image.tile:
