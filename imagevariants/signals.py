@@ -15,7 +15,7 @@ from django.db import router, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from . import conf
+from . import conf, variants
 from .models import Publication, VariantPreset
 from .publishing import forget, last_publication, publish_locally
 from .texts import local_publication_line
@@ -62,3 +62,4 @@ def forget_on_settings_change(*, setting: str, **kwargs: Any) -> None:
     if setting in conf.SETTINGS_READ:
         conf.reset()
         forget()  # the target (local or CloudFront) or the prefix may have changed
+        variants.forget()

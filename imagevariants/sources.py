@@ -17,6 +17,8 @@ from .edge.keys import SourceVersion
 from .fields import VariantImageField
 from .models import SourceImage
 
+__all__ = ["SourceRef", "as_source", "is_empty"]
+
 
 @dataclass(frozen=True)
 class SourceRef:

@@ -45,9 +45,10 @@ def reset_caches() -> None:
     Left alone: caches whose content depends only on their arguments (decoded sources, colour transforms, the
     edge bundle's zip, the sample image of the admin's preview) and the renders in flight on the local edge.
     """
-    from . import publishing, purge
+    from . import publishing, purge, variants
 
     publishing.forget()
+    variants.forget()
     conf.reset()
     purge.cloudfront_client.cache_clear()
     store.s3_client.cache_clear()

@@ -25,7 +25,19 @@ from .exceptions import NothingPublished, UnknownPreset
 from .publishing import published_document
 from .sources import SourceRef, as_source, is_empty
 
-logger = logging.getLogger("imagevariants")
+__all__ = [
+    "Candidate",
+    "base_url",
+    "candidate",
+    "candidates",
+    "original_url",
+    "parse_presets",
+    "picture",
+    "srcset",
+    "variant_url",
+]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
