@@ -455,17 +455,25 @@ def update_distribution(
     cloudfront: Any, distribution_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> dict[str, Any]:
     """GetDistributionConfig, apply ``change``, UpdateDistribution with IfMatch; once more on PreconditionFailed."""
-    for attempt in (1, 2):
-        current = get_config(cloudfront, distribution_id)
-        try:
-            return cloudfront.update_distribution(
-                Id=distribution_id, IfMatch=current.etag, DistributionConfig=change(current.config)
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed" and attempt == 1:
-                continue  # someone else changed the distribution in between: read it again
+    try:
+        return _update_once(cloudfront, distribution_id, change)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
             raise DeployError(explain(exc)) from None
-    raise AssertionError("unreachable: the second attempt returns or raises")
+    try:  # someone else changed the distribution in between: read it again
+        return _update_once(cloudfront, distribution_id, change)
+    except ClientError as exc:
+        raise DeployError(explain(exc)) from None
+
+
+def _update_once(
+    cloudfront: Any, distribution_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
+    current = get_config(cloudfront, distribution_id)
+    result: dict[str, Any] = cloudfront.update_distribution(
+        Id=distribution_id, IfMatch=current.etag, DistributionConfig=change(current.config)
+    )
+    return result
 
 
 def wait_deployed(
