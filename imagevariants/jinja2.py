@@ -1,8 +1,9 @@
-"""The template tags for Jinja2: ``variant_url``, ``srcset`` and ``picture`` as globals.
+"""The template tags for Jinja2: ``variant_url``, ``srcset`` and ``picture`` as globals, and ``picture_data``.
 
 Add ``"imagevariants.jinja2.variants"`` to the ``extensions`` of a Jinja2 backend's ``OPTIONS``. The functions take
 the tags' arguments and give their output: ``{{ picture(image, "sm md lg", sizes="100vw", alt=image.alt) }}`` is
-``{% picture image "sm md lg" sizes="100vw" alt=image.alt %}``.
+``{% picture image "sm md lg" sizes="100vw" alt=image.alt %}``. ``picture_data(image, "sm md lg")`` gives what
+``picture`` renders as data (``variants.picture_data``), for markup of one's own.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ except ImportError as exc:  # Jinja2 is an optional dependency
 
 from . import variants as _variants
 
-__all__ = ["VariantsExtension", "picture", "srcset", "variant_url", "variants"]
+__all__ = ["VariantsExtension", "picture", "picture_data", "srcset", "variant_url", "variants"]
 
 
 def _source(source: object) -> object:
@@ -49,12 +50,17 @@ def picture(source: object, presets: str, sizes: str = "100vw", alt: str = "", *
     return Markup(_variants.picture(_source(source), presets, sizes=sizes, alt=alt, **attrs))
 
 
+def picture_data(source: object, presets: str) -> _variants.PictureData | None:
+    """``{% set p = picture_data(image, "sm md lg") %}``: what ``picture`` renders, as data; None for no image."""
+    return _variants.picture_data(_source(source), presets)
+
+
 class VariantsExtension(Extension):
-    """Adds ``variant_url``, ``srcset`` and ``picture`` to the environment's globals."""
+    """Adds ``variant_url``, ``srcset``, ``picture`` and ``picture_data`` to the environment's globals."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        environment.globals.update(variant_url=variant_url, srcset=srcset, picture=picture)
+        environment.globals.update(variant_url=variant_url, srcset=srcset, picture=picture, picture_data=picture_data)
 
 
 variants = VariantsExtension  # the name users list: "imagevariants.jinja2.variants"

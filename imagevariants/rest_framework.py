@@ -9,14 +9,13 @@
         "sources": [{"type": "image/avif", "srcset": "…"}, {"type": "image/webp", "srcset": "…"}],
     }
 
-and no image as ``None``. URLs are absolute: the CDN's are, and on the local edge they are built with the
-serializer context's ``request`` (relative without one). Like the tags, it makes no storage call and at most one
-query per process to read the published presets.
+and no image as ``None``: ``variants.picture_data``, the data ``{% picture %}`` renders, with absolute URLs. The CDN's
+are, and on the local edge they are built with the serializer context's ``request`` (relative without one). Like
+the tags, it makes no storage call and at most one query per process to read the published presets.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from typing import Any
 
@@ -28,16 +27,9 @@ except ImportError as exc:  # Django REST framework is an optional dependency
         "rest_framework extra (django-imagevariants[rest_framework])."
     ) from exc
 
-from django.conf import settings
-
 from . import variants
-from .edge.formats import FORMATS, PICTURE_FORMATS
-from .exceptions import NothingPublished, UnknownPreset
-from .sources import as_source, is_empty
 
 __all__ = ["VariantField"]
-
-logger = logging.getLogger("imagevariants")
 
 
 class VariantField(serializers.Field):
@@ -51,27 +43,15 @@ class VariantField(serializers.Field):
         self.presets = variants.parse_presets(presets)
 
     def to_representation(self, value: object) -> dict[str, Any] | None:
-        if is_empty(value):
+        picture = variants.picture_data(value, self.presets)
+        if picture is None:
             return None
-        ref = as_source(value)
-        try:
-            fallback = variants.candidates(ref, self.presets)
-        except UnknownPreset as exc:
-            # As {% picture %}: the original (an error under DEBUG once presets are published), and a warning.
-            if settings.DEBUG and not isinstance(exc, NothingPublished):
-                raise
-            logger.warning("%s Falling back to the original's URL.", exc)
-            url = self._absolute(variants.original_url(ref))
-            return self._data(url, ref.width, ref.height, url, [])
-        sources = []
-        for fmt in PICTURE_FORMATS:  # a <source> per format that every preset offers
-            try:
-                found = variants.candidates(ref, self.presets, fmt)
-            except UnknownPreset:
-                continue
-            sources.append({"type": FORMATS[fmt].mime, "srcset": self._srcset(found)})
-        largest = fallback[-1]
-        return self._data(self._absolute(largest.url), largest.width, largest.height, self._srcset(fallback), sources)
+        largest = picture.fallback
+        url = self._absolute(largest.url)
+        if picture.original:  # as {% picture %}: the original (UnknownPreset under DEBUG once presets are published)
+            return self._data(url, largest.width, largest.height, url, [])
+        sources = [{"type": s.content_type, "srcset": self._srcset(s.candidates)} for s in picture.sources]
+        return self._data(url, largest.width, largest.height, self._srcset(picture.candidates), sources)
 
     @staticmethod
     def _data(

@@ -1,4 +1,8 @@
-"""Variant URLs, srcset and <picture> markup: pure string building over the published presets document."""
+"""Variant URLs, srcset and <picture> markup: pure string building over the published presets document.
+
+The tags are thin wrappers over this module's public functions, which Python code may call as well (see
+docs/reference/python-api.md). An unknown preset raises UnknownPreset with DEBUG on; otherwise every function logs
+a warning and gives the original instead, as it does with nothing published (DEBUG on or off)."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
 from . import conf
-from .edge.formats import FORMATS, PICTURE_FORMATS
+from .edge.formats import FORMATS, PICTURE_FORMATS, key_format
 from .edge.keys import url_path
 from .edge.pipeline import output_size
 from .edge.presets import Document, Output
@@ -27,12 +31,15 @@ from .sources import SourceRef, as_source, is_empty
 
 __all__ = [
     "Candidate",
+    "PictureData",
+    "PictureSource",
     "base_url",
     "candidate",
     "candidates",
     "original_url",
     "parse_presets",
     "picture",
+    "picture_data",
     "srcset",
     "variant_url",
 ]
@@ -42,16 +49,29 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Candidate:
-    """One variant of one source: its URL and its output size when the source's size is known."""
+    """One variant of one source (or the original, where the tags fall back to it): its URL, its output size when
+    the source's size is known, and its output format when known.
+
+    ``format`` is a name of the formats table (``"webp"``): a converting output's own; for a preset that keeps the
+    source's format, the one the source key's extension names (``.jpg``, ``.jpeg``: ``"jpeg"``), else None (the
+    edge decides from the bytes: a TIFF or BMP source becomes JPEG or PNG). The original's is its key's."""
 
     url: str
     width: int | None
     height: int | None
-    nominal_width: int  # the preset's width, the srcset descriptor when the source's size is unknown
+    nominal_width: int  # the preset's width, the srcset descriptor when the source's size is unknown; 0: unknown
+    format: str | None = None
+
+    @property
+    def content_type(self) -> str | None:
+        """The MIME type of ``format`` (``"image/webp"``), None when the format is not known."""
+        return FORMATS[self.format].mime if self.format else None
 
     @property
     def descriptor(self) -> str:
-        return f"{self.url} {self.descriptor_width}w"
+        """``URL WIDTHw``, a srcset entry; the URL alone when no width is known (the original of a storage key)."""
+        width = self.descriptor_width
+        return f"{self.url} {width}w" if width else self.url
 
     @property
     def descriptor_width(self) -> int:
@@ -158,11 +178,22 @@ class _Routes:
             for output in outputs:
                 if output.spec.format is not None:
                     self.targets.setdefault((name, output.spec.format), _target(document, output))
+        #: The presets with an output of their own in each <picture> alternate (a kept format is none).
+        self.offering = {fmt: frozenset(name for name, of in self.targets if of == fmt) for fmt in PICTURE_FORMATS}
 
-    def target(self, preset: str, fmt: str | None) -> _Target:
-        """The output of ``preset`` in ``fmt``; raises UnknownPreset, as ``_output``, for one not published."""
+    def target(self, preset: str, fmt: str | None, source_key: str) -> _Target:
+        """The output of ``preset`` in ``fmt`` for a source ``source_key``; raises UnknownPreset, as ``_output``, for
+        one not published."""
         found = self.targets.get((preset, fmt))
-        return found if found is not None else _target(self.document, _output(self.document, preset, fmt))
+        return found if found is not None else self._kept(preset, fmt, source_key)
+
+    def _kept(self, preset: str, fmt: str | None, source_key: str) -> _Target:
+        """The primary output of a preset that keeps the source's format, asked for that format by name (``"jpeg"``
+        for ``cat.jpg``): the source's format as its key names it. Any other output not published raises."""
+        primary = self.targets.get((preset, None))
+        if fmt is not None and primary is not None and primary.spec.format is None and key_format(source_key) == fmt:
+            return primary
+        return _target(self.document, _output(self.document, preset, fmt))
 
 
 _last_routes: _Routes | None = None
@@ -195,24 +226,26 @@ class _Urls:
         return f"{self._base}{target.head}{self._source}{target.suffix}"
 
 
-#: A variant in a srcset: (descriptor width, nominal width, URL, output width, output height), plain tuples (a
-#: srcset is made of many).
-_Found = tuple[int, int, str, int | None, int | None]
+#: A variant in a srcset: (descriptor width, nominal width, URL, output width, output height, output), plain tuples
+#: (a srcset is made of many); the output is None for the original.
+_Found = tuple[int, int, str, int | None, int | None, _Target | None]
 _BY_WIDTH = itemgetter(0, 1)
 
 
 def _found(routes: _Routes, urls: _Urls, names: Iterable[str], fmt: str | None) -> list[_Found]:
     """What ``candidates`` gives, as tuples."""
-    size = urls.ref.size
+    ref = urls.ref
+    key, size = ref.key, ref.size
+    known = routes.targets.get  # what ``routes.target`` looks up first, without its call
     found: list[_Found] = []
     for name in names:
-        target = routes.target(name, fmt)
+        target = known((name, fmt)) or routes.target(name, fmt, key)
         url = urls.of(target)
         if size:
             width, height = output_size(size[0], size[1], target.spec)
-            found.append((width or target.nominal_width, target.nominal_width, url, width, height))
+            found.append((width or target.nominal_width, target.nominal_width, url, width, height, target))
         else:
-            found.append((target.nominal_width, target.nominal_width, url, None, None))
+            found.append((target.nominal_width, target.nominal_width, url, None, None, target))
     found.sort(key=_BY_WIDTH)
     if not size:
         return found
@@ -223,14 +256,30 @@ def _found(routes: _Routes, urls: _Urls, names: Iterable[str], fmt: str | None) 
     return fitting
 
 
+def _candidates(found: list[_Found], ref: SourceRef) -> list[Candidate]:
+    """The candidates of ``found``, each with its output format: a converting output's, else the source key's."""
+    kept = key_format(ref.key)
+    return [
+        Candidate(url, width, height, nominal, (target.spec.format if target else None) or kept)
+        for _, nominal, url, width, height, target in found
+    ]
+
+
 def candidate(source: object, preset: str, fmt: str | None = None) -> Candidate:
-    """URL and size of one variant. Raises UnknownPreset for a preset or format the edge does not serve."""
+    """URL, size and format of one variant, as ``variant_url`` chooses it. A preset or format the edge does not
+    serve raises UnknownPreset with DEBUG on; otherwise it gives the original (its size and format when known)
+    with a warning, as it does with nothing published, DEBUG on or off."""
     ref = as_source(source)
-    target = _routes(_document()).target(preset, fmt)
-    width = height = None
-    if ref.size:
-        width, height = output_size(*ref.size, target.spec)
-    return Candidate(_Urls(ref).of(target), width, height, target.nominal_width)
+    try:
+        target = _routes(_document()).target(preset, fmt, ref.key)
+    except UnknownPreset as exc:
+        found = _original_found(exc, ref)
+    else:
+        width = height = None
+        if ref.size:
+            width, height = output_size(*ref.size, target.spec)
+        found = (width or target.nominal_width, target.nominal_width, _Urls(ref).of(target), width, height, target)
+    return _candidates([found], ref)[0]
 
 
 def _or_original(exc: UnknownPreset, source: object) -> str:
@@ -240,12 +289,22 @@ def _or_original(exc: UnknownPreset, source: object) -> str:
     return original_url(source)
 
 
+def _original_found(exc: UnknownPreset, ref: SourceRef) -> _Found:
+    """The original, where the tags fall back to it (``_or_original``), as a srcset entry: the source's size."""
+    url = _or_original(exc, ref)
+    return (ref.width or 0, ref.width or 0, url, ref.width, ref.height, None)
+
+
 def _nothing(source: object, tag: str, presets: object) -> bool:
     """Whether there is no image to render (None, an empty field): the tags then render nothing, with a warning."""
     if not is_empty(source):
         return False
-    logger.warning("No image for %s %r (%r): nothing rendered.", tag, presets, source)  # pragma: no mutate
+    _no_image(source, tag, presets)
     return True
+
+
+def _no_image(source: object, tag: str, presets: object) -> None:
+    logger.warning("No image for %s %r (%r): nothing rendered.", tag, presets, source)  # pragma: no mutate
 
 
 def variant_url(source: object, preset: str, fmt: str | None = None) -> str:
@@ -256,7 +315,7 @@ def variant_url(source: object, preset: str, fmt: str | None = None) -> str:
         return ""
     try:
         ref = as_source(source)
-        target = _routes(_document()).target(preset, fmt)
+        target = _routes(_document()).target(preset, fmt, ref.key)
         return f"{base_url()}{target.head}{_source_part(ref)}{target.suffix}"
     except UnknownPreset as exc:
         return _or_original(exc, source)
@@ -270,12 +329,17 @@ def parse_presets(presets: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def candidates(source: object, presets: str | list[str], fmt: str | None = None) -> list[Candidate]:
-    """The variants for a srcset, narrowest first. Of the presets wider than a source of known width, only the
-    narrowest is kept: the edge never upscales, so it gives the source's own width, the best there is."""
+    """The variants ``srcset`` lists, narrowest first. Of the presets wider than a source of known width, only the
+    narrowest is kept: the edge never upscales, so it gives the source's own width, the best there is.
+
+    An unknown preset or format: UnknownPreset with DEBUG on, else the original alone, as ``candidate``."""
     ref = as_source(source)
-    names = parse_presets(presets)
-    found = _found(_routes(_document()), _Urls(ref), names, fmt)
-    return [Candidate(url, width, height, nominal) for _, nominal, url, width, height in found]
+    try:
+        names = parse_presets(presets)
+        found = _found(_routes(_document()), _Urls(ref), names, fmt)
+    except UnknownPreset as exc:
+        found = [_original_found(exc, ref)]
+    return _candidates(found, ref)
 
 
 def srcset(source: object, presets: str | list[str], fmt: str | None = None) -> str:
@@ -296,31 +360,99 @@ def srcset(source: object, presets: str | list[str], fmt: str | None = None) -> 
 _MIME_HTML = {fmt: html.escape(FORMATS[fmt].mime) for fmt in PICTURE_FORMATS}
 
 
-def picture(
-    source: object, presets: str | list[str], *, sizes: str = "100vw", alt: str = "", **attrs: str
-) -> SafeString:
-    """``<picture>`` with AVIF and WebP ``<source>``s and a fallback ``<img>`` that has width and height.
+class PictureSource(NamedTuple):
+    """One ``<source>`` of a ``<picture>``: a format every preset offers, and its variants."""
 
-    No image (None, an empty field) gives no markup at all and a warning."""
-    if _nothing(source, "picture", presets):
-        return SafeString("")
+    format: str  # a name of the formats table: "avif", "webp"
+    content_type: str  # the MIME type, its ``type`` attribute
+    srcset: str
+    candidates: list[Candidate]  # narrowest first
+
+
+class PictureData:
+    """What ``picture()`` renders, as data: made by ``picture_data``.
+
+    ``original`` is True when it falls back to the original (an unknown preset with DEBUG off, nothing published):
+    then ``fallback`` is the original at the source's size, ``srcset`` its URL and there are no ``sources``."""
+
+    __slots__ = ("source", "original", "_found", "_alternates")
+
+    def __init__(
+        self, source: SourceRef, found: list[_Found], alternates: list[tuple[str, list[_Found]]], original: bool
+    ) -> None:
+        self.source = source  # the source, as ``sources.as_source`` reduces it
+        self.original = original
+        self._found = found  # the <img>'s variants, narrowest first (the original alone when falling back)
+        self._alternates = alternates  # (format, variants) of each <source>, the one offered first first
+
+    @property
+    def fallback(self) -> Candidate:
+        """The ``<img>``'s ``src``, ``width`` and ``height``: the largest variant, or the original."""
+        return _candidates(self._found[-1:], self.source)[0]
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        """The variants of the ``<img>``'s ``srcset``, narrowest first; the original alone when falling back."""
+        return _candidates(self._found, self.source)
+
+    @property
+    def srcset(self) -> str:
+        """The ``<img>``'s ``srcset``, as ``srcset()`` gives it: the original's URL alone when falling back."""
+        return self._found[0][2] if self.original else _srcset(self._found)
+
+    @property
+    def sources(self) -> list[PictureSource]:
+        """A ``<source>`` per format (AVIF, then WebP) that every preset offers as an output of its own."""
+        return [
+            PictureSource(fmt, FORMATS[fmt].mime, _srcset(found), _candidates(found, self.source))
+            for fmt, found in self._alternates
+        ]
+
+    def __repr__(self) -> str:
+        return f"<PictureData {self.srcset!r} {[(s.format, s.srcset) for s in self.sources]!r}>"
+
+
+def picture_data(source: object, presets: str | list[str]) -> PictureData | None:
+    """What ``picture()`` renders for ``source`` in ``presets``, as data; None for no image (None, an empty field),
+    without a warning. An unknown preset: UnknownPreset with DEBUG on, else the original, as ``candidate``."""
+    if is_empty(source):
+        return None
     ref = as_source(source)
     try:
         names = parse_presets(presets)
         routes = _routes(_document())
         urls = _Urls(ref)
-        fallback = _found(routes, urls, names, None)
+        found = _found(routes, urls, names, None)
     except UnknownPreset as exc:
-        url = _or_original(exc, ref)
-        return format_html('<img src="{}" alt="{}"{}>', url, alt, _attributes(attrs, ref.width, ref.height))
+        return PictureData(ref, [_original_found(exc, ref)], [], True)
+    alternates = []
+    for fmt, offering in routes.offering.items():  # each alternate every preset has an output of its own in
+        if offering.issuperset(names):
+            alternates.append((fmt, _found(routes, urls, names, fmt)))
+    return PictureData(ref, found, alternates, False)
+
+
+def picture(
+    source: object, presets: str | list[str], *, sizes: str = "100vw", alt: str = "", **attrs: str
+) -> SafeString:
+    """``<picture>`` with AVIF and WebP ``<source>``s and a fallback ``<img>`` that has width and height: the markup
+    of ``picture_data``.
+
+    No image (None, an empty field) gives no markup at all and a warning."""
+    data = picture_data(source, presets)
+    if data is None:
+        _no_image(source, "picture", presets)
+        return SafeString("")
+    if data.original:
+        _, _, url, width, height, _ = data._found[0]
+        return format_html('<img src="{}" alt="{}"{}>', url, alt, _attributes(attrs, width, height))
     # The markup format_html would make, each value escaped as it escapes it; the URLs' own parts need no escaping.
     sizes_html = _html(sizes)
     markup = ["<picture>"]
-    for fmt in PICTURE_FORMATS:
-        if all((name, fmt) in routes.targets for name in names):
-            found = _found(routes, urls, names, fmt)
-            markup.append(f'<source type="{_MIME_HTML[fmt]}" srcset="{_srcset_html(found)}" sizes="{sizes_html}">')
-    _, _, url, width, height = fallback[-1]
+    for fmt, found in data._alternates:
+        markup.append(f'<source type="{_MIME_HTML[fmt]}" srcset="{_srcset_html(found)}" sizes="{sizes_html}">')
+    fallback = data._found
+    _, _, url, width, height, _ = fallback[-1]
     markup.append(
         f'<img src="{html.escape(url)}" srcset="{_srcset_html(fallback)}" sizes="{sizes_html}" alt="{_html(alt)}"'
         f"{_attributes(attrs, width, height)}></picture>"
@@ -330,7 +462,7 @@ def picture(
 
 def _srcset(found: list[_Found]) -> str:
     """``", ".join(c.descriptor for c in candidates)`` for the same variants."""
-    return ", ".join([f"{url} {descriptor}w" for descriptor, _, url, _, _ in found])
+    return ", ".join([f"{url} {descriptor}w" for descriptor, _, url, _, _, _ in found])
 
 
 def _srcset_html(found: list[_Found]) -> str:

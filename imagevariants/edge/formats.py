@@ -13,12 +13,14 @@ from typing import Any
 
 __all__ = [
     "DECODERS",
+    "EXTENSIONS",
     "FORMATS",
     "OUTPUT_FORMATS",
     "PICTURE_FORMATS",
     "SOURCE_FORMATS",
     "Format",
     "encodable",
+    "key_format",
     "kept_format",
 ]
 
@@ -40,6 +42,7 @@ class Format:
     feature: str | None = None  # the Pillow feature its encoder needs, when Pillow builds may lack it
     picture: int = 0  # its rank among the <picture> alternates (1 is offered first); 0: not an alternate
     sources: tuple[str, ...] = ()  # Pillow formats of sources that are kept in this format
+    other_extensions: tuple[str, ...] = ()  # of files in this format, besides ``extension`` (a source key's)
 
 
 FORMATS: Mapping[str, Format] = MappingProxyType(
@@ -56,6 +59,7 @@ FORMATS: Mapping[str, Format] = MappingProxyType(
                 animation=False,
                 options={"optimize": True},
                 sources=("JPEG", "MPO"),
+                other_extensions=("jpeg",),
             ),
             Format(
                 "png",
@@ -122,11 +126,24 @@ PICTURE_FORMATS = tuple(sorted((fmt.name for fmt in FORMATS.values() if fmt.pict
 DECODERS = (*(fmt.pillow for fmt in FORMATS.values()), "TIFF", "BMP")
 #: The output format that keeps each Pillow format it reads (MPO is a JPEG).
 SOURCE_FORMATS = MappingProxyType({source: fmt.name for fmt in FORMATS.values() for source in fmt.sources})
+#: The format each file extension names (lowercase, without its dot): each format's extension and its others.
+EXTENSIONS = MappingProxyType(
+    {ext: fmt.name for fmt in FORMATS.values() for ext in (fmt.extension, *fmt.other_extensions)}
+)
 
 
 def kept_format(pillow_format: str, alpha: bool) -> str:
     """The output format of a preset that keeps the source's: its own, else PNG with transparency, else JPEG."""
     return SOURCE_FORMATS.get(pillow_format) or ("png" if alpha else "jpeg")
+
+
+def key_format(key: str) -> str | None:
+    """The format a key's extension names (``cat.jpg`` and ``cat.JPEG``: ``"jpeg"``), None for no extension or
+    another (``cat.tif``). A name only: the bytes under the key decide what the edge reads."""
+    _, dot, extension = key.rpartition(".")
+    if not dot or "/" in extension:
+        return None
+    return EXTENSIONS.get(extension.lower())
 
 
 def encodable(name: str) -> bool:
