@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from . import conf, deploy, publishing, purge
+from . import conf, publishing, purge, runner
 from .edge.errors import EdgeError
 from .exceptions import UnknownPreset
 from .models import Publication, SourceImage, VariantPreset
@@ -36,6 +36,9 @@ def publication_context(request: HttpRequest) -> dict[str, Any]:
     """What the banner needs: presets not live, the command that publishes them, whether to offer the button."""
     published = publishing.published_document()
     presets = list(VariantPreset.objects.all())
+    deploying = Publication.objects.filter(
+        target=Publication.Target.CLOUDFRONT, status=Publication.Status.PENDING
+    ).first()
     pending = [p for p in presets if publishing.preset_state(p, published) != "live"]
     removed = sorted(set(published.presets) - {p.name for p in presets}) if published else []
     return {
@@ -45,6 +48,8 @@ def publication_context(request: HttpRequest) -> dict[str, Any]:
         "imagevariants_can_deploy": request.user.has_perm(DEPLOY_PERMISSION),
         "imagevariants_deploy_url": reverse("admin:imagevariants_variantpreset_deploy"),
         "imagevariants_local": conf.settings().local_mode,
+        "imagevariants_deploying": deploying,  # its page is linked; the button again once its process died
+        "imagevariants_deploying_stopped": deploying is not None and runner.state(deploying) == runner.STOPPED,
     }
 
 
@@ -146,7 +151,8 @@ class VariantPresetAdmin(admin.ModelAdmin):
         return JsonResponse(preview.as_dict())
 
     def deploy_view(self, request: HttpRequest) -> HttpResponse:
-        """Publish the presets by the same code paths as ``manage.py deploy_edge``."""
+        """Publish the presets by the same code paths as ``manage.py deploy_edge``: on the local edge at once, to
+        CloudFront in a process of its own (``runner``), whose progress the deployment's page shows."""
         if not request.user.has_perm(DEPLOY_PERMISSION):
             raise PermissionDenied
         return _deploy(request)
@@ -155,14 +161,12 @@ class VariantPresetAdmin(admin.ModelAdmin):
 @require_POST
 def _deploy(request: HttpRequest) -> HttpResponse:
     by = request.user.get_username()
+    changelist = reverse("admin:imagevariants_variantpreset_changelist")
+    if not conf.settings().local_mode:
+        return _deploy_to_cloudfront(request, by, changelist)
     try:
-        if conf.settings().local_mode:
-            deployment = publishing.publish_locally(by)
-        else:
-            # The web request never waits for CloudFront's propagation (minutes): the deployment is live once the
-            # distribution runs the new version, and its record says that propagation was not awaited.
-            deployment = deploy.publish_to_cloudfront(by, options=deploy.Options.from_settings(wait=False))
-    except Exception as exc:  # the deployer records the failure; the editor gets its reason
+        deployment = publishing.publish_locally(by)
+    except Exception as exc:  # the editor gets its reason
         logger.exception("Deploying presets from the admin failed")
         messages.error(request, _("Deploying the presets failed: %(error)s") % {"error": exc})
     else:
@@ -175,7 +179,24 @@ def _deploy(request: HttpRequest) -> HttpResponse:
                 "note": deployment.note,
             },
         )
-    return HttpResponseRedirect(reverse("admin:imagevariants_variantpreset_changelist"))
+    return HttpResponseRedirect(changelist)
+
+
+def _deploy_to_cloudfront(request: HttpRequest, by: str, changelist: str) -> HttpResponse:
+    """Start the deployment and answer at once with its page, which follows it (minutes: build, AWS, propagation)."""
+    try:
+        deployment = runner.begin(by)
+    except Exception as exc:  # nothing started; the editor gets the reason (the build step to run, the holder)
+        logger.warning("Deploying presets from the admin was refused: %s", exc)
+        messages.error(request, _("Deploying the presets failed: %(error)s") % {"error": exc})
+        holder = Publication.objects.filter(
+            target=Publication.Target.CLOUDFRONT, status=Publication.Status.PENDING
+        ).first()
+        if holder is not None:  # another deployment runs, or died: its page shows which, and the way out
+            return HttpResponseRedirect(reverse("admin:imagevariants_publication_change", args=[holder.pk]))
+        return HttpResponseRedirect(changelist)
+    messages.info(request, _("Deployment started: this page follows its progress."))
+    return HttpResponseRedirect(reverse("admin:imagevariants_publication_change", args=[deployment.pk]))
 
 
 @admin.register(SourceImage)
@@ -342,7 +363,7 @@ class PublicationAdmin(admin.ModelAdmin):
         "created_at",
         "target",
         "created_by",
-        "status",
+        "outcome",
         "document_sha",
         "bundle_sha",
         "function_arn",
@@ -350,7 +371,76 @@ class PublicationAdmin(admin.ModelAdmin):
         "note",
     )
     list_filter = ("target", "status")
-    readonly_fields = [f.name for f in Publication._meta.fields]
+    readonly_fields = [f.name for f in Publication._meta.fields if f.name != "log"]
+    exclude = ("log",)  # shown above the fields, as it grows
+
+    class Media:
+        css = {"all": ("imagevariants/admin.css",)}
+        js = ("imagevariants/progress.js",)
+
+    @admin.display(description=_("status"), ordering="status")
+    def outcome(self, deployment: Publication) -> str:
+        if runner.state(deployment) == runner.STOPPED:
+            return format_html('<span class="iv-state iv-state-stopped">{}</span>', _("Stopped: its process died"))
+        return deployment.get_status_display()
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/progress/", view(self.progress_view), name="imagevariants_publication_progress"),
+            path("<path:object_id>/abandon/", view(self.abandon_view), name="imagevariants_publication_abandon"),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        deployment = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if deployment is not None:
+            context["imagevariants_run"] = {
+                "state": runner.state(deployment),
+                "progress_url": reverse("admin:imagevariants_publication_progress", args=[deployment.pk]),
+                "abandon_url": reverse("admin:imagevariants_publication_abandon", args=[deployment.pk]),
+                "can_abandon": request.user.has_perm(DEPLOY_PERMISSION),
+            }
+        return super().change_view(request, object_id, form_url, context)
+
+    def progress_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The deployment's status and progress lines, as JSON: its page polls this while it runs."""
+        deployment = get_object_or_404(Publication, pk=object_id)
+        if not self.has_view_permission(request, deployment):
+            raise PermissionDenied
+        return JsonResponse(
+            {
+                "status": deployment.status,
+                "status_display": deployment.get_status_display(),
+                "state": runner.state(deployment),
+                "log": deployment.log,
+                "error": deployment.error,
+                "note": deployment.note,
+                "finished_at": deployment.finished_at.isoformat() if deployment.finished_at else None,
+            }
+        )
+
+    def abandon_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Mark a deployment whose run died as failed, which releases the lock (``deploy_edge --abandon-pending``)."""
+        if request.method != "POST":
+            return HttpResponse(status=405, headers={"Allow": "POST"})
+        if not request.user.has_perm(DEPLOY_PERMISSION):
+            raise PermissionDenied
+        deployment = get_object_or_404(Publication, pk=object_id)
+        if runner.state(deployment) == runner.RUNNING:
+            messages.error(request, _("This deployment is still running: it was not marked abandoned."))
+        elif runner.abandon(deployment, request.user.get_username()):
+            messages.success(request, _("Marked as abandoned: another deployment can start."))
+        else:
+            messages.info(request, _("This deployment had already ended."))
+        return HttpResponseRedirect(reverse("admin:imagevariants_publication_change", args=[deployment.pk]))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Who may deploy may follow deployments."""
+        return super().has_view_permission(request, obj) or request.user.has_perm(DEPLOY_PERMISSION)
 
     @admin.display(description=_("document"))
     def document_sha(self, deployment: Publication) -> str:

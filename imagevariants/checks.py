@@ -49,6 +49,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
                     id="imagevariants.W001",
                 )
             )
+    elif options.distribution_id:
+        messages.append(
+            Warning(
+                f"IMAGEVARIANTS['DISTRIBUTION_ID'] names {options.distribution_id} but CDN_URL is not set: the site"
+                " runs the local edge, not the distribution.",
+                hint="Set CDN_URL to the distribution's URL (deploy_edge --create-distribution prints both lines), or"
+                " remove DISTRIBUTION_ID.",
+                id="imagevariants.W005",
+            )
+        )
     if not isinstance(options.variant_prefix, str) or not PREFIX_RE.match(options.variant_prefix):
         messages.append(
             Error(

@@ -219,7 +219,9 @@ class Publication(models.Model):
     """One publication of the presets: to the local edge, or to CloudFront (a deployment, by ``deploy_edge``).
 
     A pending CloudFront deployment is also the lock that keeps deployments one at a time: at most one row per
-    target may be pending (a conditional unique constraint, enforced by PostgreSQL and SQLite).
+    target may be pending (a conditional unique constraint, enforced by PostgreSQL and SQLite). A deployment started
+    from the admin runs in a process of its own (``runner``), which writes its progress to ``log`` and shows it is
+    alive through ``heartbeat_at``.
     """
 
     class Target(_TextChoices):
@@ -230,6 +232,8 @@ class Publication(models.Model):
         PENDING = "pending", _("In progress")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
+        #: A deployment started from the admin that found the live one serving these presets: nothing changed.
+        UNCHANGED = "unchanged", _("Up to date")
 
     created_at = models.DateTimeField(_("started"), auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
@@ -244,6 +248,15 @@ class Publication(models.Model):
     error = models.TextField(_("error"), blank=True)
     note = models.TextField(
         _("note"), blank=True, help_text=_("What a succeeded deployment could not confirm, such as propagation.")
+    )
+    log = models.TextField(
+        _("progress"), blank=True, help_text=_("Each step of a deployment started from the admin, as it happened.")
+    )
+    heartbeat_at = models.DateTimeField(
+        _("last sign of life"),
+        null=True,
+        blank=True,
+        help_text=_("When the process running a deployment started from the admin last showed it was alive."),
     )
 
     class Meta:

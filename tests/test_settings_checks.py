@@ -65,6 +65,7 @@ def test_unknown_option_is_named():
         ({"MAX_SOURCE_BYTES": "big"}, "imagevariants.E007"),
         ({"REVISIONS_KEEP_DAYS": -1}, "imagevariants.E007"),
         ({"CDN_URL": "https://d1.cloudfront.net"}, "imagevariants.W001"),
+        ({"DISTRIBUTION_ID": "E1ABCDEFGHIJKL"}, "imagevariants.W005"),  # the site stays on the local edge
     ],
 )
 def test_each_check_fires(options, expected):

@@ -27,7 +27,19 @@ from ..models import Publication, memory_problem
 from . import aws
 from .bundle import Bundle, build, verify
 
-__all__ = ["DeployError", "Options", "Plan", "abandon", "check_bundle", "plan", "publish_to_cloudfront", "rollback"]
+__all__ = [
+    "DeployError",
+    "Options",
+    "Plan",
+    "SiteDistribution",
+    "abandon",
+    "acquire",
+    "check_bundle",
+    "ensure_distribution",
+    "plan",
+    "publish_to_cloudfront",
+    "rollback",
+]
 Report = Callable[[str], None]
 
 #: How long a pending deployment holds the lock; after that it is taken to have died (marked failed, abandoned).
@@ -109,6 +121,8 @@ def publish_to_cloudfront(
     dry_run: Literal[False] = ...,
     report: Report = ...,
     show_plan: Callable[[Plan], None] = ...,
+    deployment: Publication | None = ...,
+    ahead_of_cdn_url: bool = ...,
 ) -> Publication: ...
 
 
@@ -120,6 +134,8 @@ def publish_to_cloudfront(
     dry_run: bool,
     report: Report = ...,
     show_plan: Callable[[Plan], None] = ...,
+    deployment: Publication | None = ...,
+    ahead_of_cdn_url: bool = ...,
 ) -> Publication | None: ...
 
 
@@ -130,22 +146,33 @@ def publish_to_cloudfront(
     dry_run: bool = False,
     report: Report = lambda line: None,
     show_plan: Callable[[Plan], None] = lambda plan: None,
+    deployment: Publication | None = None,
+    ahead_of_cdn_url: bool = False,
 ) -> Publication | None:
     """Deploy the current presets to CloudFront. Returns the deployment (the live one when up to date), None on a
     dry run. ``show_plan`` gets what the deployment changes, once planned (under the lock), before the bundle is
-    built; ``report`` gets each step's line.
+    built; ``report`` gets each step's line. ``deployment`` is the lock when the caller took it already
+    (:func:`acquire`: the admin, whose deployments run in a process of their own); that record then keeps how the
+    deployment ended, up to date or failed with its reason, where a deployment that changed nothing on AWS
+    otherwise leaves no trace.
 
     Raises DeployError with a one-sentence reason: when the site runs the local edge (no CDN_URL), when another
     deployment is in progress, or when a step fails before the distribution was updated (the deployment is then
     recorded as failed and the distribution and the tags stay on the previous version).
+
+    ``ahead_of_cdn_url``: the distribution is the site's own (``ensure_distribution``), which the settings may not
+    name yet, so a site still on the local edge deploys to it all the same; the tags use that deployment once
+    CDN_URL is set.
     """
-    if conf.settings().local_mode:  # the tags would never read this deployment: they use the local edge's publications
+    # the tags would never read this deployment: they use the local edge's publications
+    if conf.settings().local_mode and not ahead_of_cdn_url:
         raise DeployError("IMAGEVARIANTS['CDN_URL'] is not set, so the site runs the local edge: publish locally.")
     options = options or Options.from_settings()
     _check(options)
     if dry_run:
         return _dry_run(options, report, show_plan)
-    deployment = _acquire(by, options)
+    keep = deployment is not None
+    deployment = deployment or _acquire(by, options)
     try:
         # Planned under the lock: no other deployment can finish (and publish revisions) from here on.
         current = plan()
@@ -157,13 +184,14 @@ def publish_to_cloudfront(
         if _up_to_date(previous, current.document, bundle, options) and _still_up_to_date(
             options, current.document, report
         ):
-            _release(deployment)
-            report(f"Up to date: the live deployment ({previous.function_arn}) already serves these presets.")
+            up_to_date = f"Up to date: the live deployment ({previous.function_arn}) already serves these presets."
+            _release(deployment, keep, note=up_to_date)
+            report(up_to_date)
             return previous
         if options.verify:
             check_bundle(bundle, report)
-    except BaseException:
-        _release(deployment)
+    except BaseException as exc:
+        _release(deployment, keep, error=_reason(exc) if keep else "")
         raise
     return _go_live(deployment, current.document, bundle, options, report, "Deployed")
 
@@ -319,8 +347,21 @@ def _acquire(by: str, options: Options) -> Publication:
     return deployment
 
 
-def _release(deployment: Publication) -> None:
-    """Give the lock back without a trace: nothing was changed on AWS (up to date, or the bundle failed)."""
+def acquire(by: str = "", options: Options | None = None) -> Publication:
+    """Take the lock for a deployment that ``publish_to_cloudfront(deployment=...)`` runs later (elsewhere).
+
+    DeployError as ``publish_to_cloudfront`` refuses: no distribution, or another deployment in progress."""
+    options = options or Options.from_settings()
+    _check(options)
+    return _acquire(by, options)
+
+
+def _release(deployment: Publication, keep: bool = False, error: str = "", note: str = "") -> None:
+    """Give the lock back without a trace: nothing was changed on AWS (up to date, or the bundle failed). A
+    deployment its caller handed in (``keep``) is closed instead, so that its record says how it ended."""
+    if keep:
+        _finish(deployment, Publication.Status.FAILED if error else Publication.Status.UNCHANGED, error, note)
+        return
     Publication.objects.filter(pk=deployment.pk, status=Publication.Status.PENDING).delete()
 
 
@@ -483,7 +524,7 @@ def _has_association(behaviour: dict[str, Any], function_name: str) -> bool:
 def _site_policy(clients: dict[str, Any], document: Document, options: Options) -> tuple[aws.Site, dict[str, Any]]:
     """This site (its bucket and distribution) and the role policy it needs, from the distribution's origin."""
     config = aws.get_config(clients["cloudfront"], options.distribution_id).config
-    origin = aws.s3_origin(config, document.prefix)
+    origin = _media_origin(clients, config, document.prefix, options)
     site = aws.Site(options.bucket or origin.bucket, options.distribution_id)
     policy = aws.role_policy(site.bucket, origin.key_prefix, document.prefix, options.function_name, document.sources)
     return site, policy
@@ -525,6 +566,7 @@ def _attach(clients: dict[str, Any], arn: str, document: Document, options: Opti
     names = {options.function_name, former} - {""}
 
     def change(config: dict[str, Any]) -> dict[str, Any]:
+        config = _with_media_origin(clients, config, document.prefix, options, report)
         default = config["DefaultCacheBehavior"]
         seed = options.seed_urls or any(_has_association(default, name) for name in names)
         return aws.associated(config, document.prefix, arn, seed)
@@ -554,7 +596,7 @@ def _survey(clients: dict[str, Any], options: Options, document: Document) -> tu
     behaviour = aws.find_behaviour(config, document.prefix)
     target = (behaviour or config["DefaultCacheBehavior"])["TargetOriginId"]
     try:
-        origin = aws.s3_origin(config, document.prefix)
+        origin = _media_origin(clients, config, document.prefix, options)
     except DeployError as exc:
         refusals.append(str(exc))
         origin_line, bucket = f"origin {target} is not an S3 bucket: refused", options.bucket
@@ -562,6 +604,8 @@ def _survey(clients: dict[str, Any], options: Options, document: Document) -> tu
         origin_line = f"origin {target} is S3 bucket {origin.bucket}" + (
             f" under {origin.key_prefix}" if origin.key_prefix else ""
         )
+        if aws.needs_bucket_origin(config, document.prefix):
+            origin_line = _media_origin_line(clients, target, origin, options)
         bucket = options.bucket or origin.bucket
         if bucket != origin.bucket:
             origin_line += f" (the role's policy names bucket {bucket}, from BUCKET or --bucket)"
@@ -584,10 +628,11 @@ def _survey(clients: dict[str, Any], options: Options, document: Document) -> tu
     else:
         function_line = f"function {function} exists: UpdateFunctionCode + UpdateFunctionConfiguration"
     seed = options.seed_urls or _has_association(config["DefaultCacheBehavior"], function)
+    made = "for the bucket" if aws.needs_bucket_origin(config, document.prefix) else "from the default one"
     return [
         "Would call (nothing is changed by a dry run; AWS was only read):",
         f"  cloudfront: distribution {options.distribution_id}: "
-        + (f"behaviour {pattern}" if behaviour else f"no {pattern} behaviour yet, made from the default one")
+        + (f"behaviour {pattern}" if behaviour else f"no {pattern} behaviour yet, made {made}")
         + f", {origin_line}",
         f"  iam: {role_line}" + (f" (on bucket {bucket})" if bucket else ""),
         f"  lambda (us-east-1): {function_line} ({options.runtime}, {options.memory} MB, x86_64), PublishVersion"
@@ -595,6 +640,223 @@ def _survey(clients: dict[str, Any], options: Options, document: Document) -> tu
         f"  cloudfront: UpdateDistribution {options.distribution_id} (IfMatch) with origin-response on {pattern}"
         + (" and the default behaviour" if seed else ""),
     ], refusals
+
+
+# -- the site's own distribution ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SiteDistribution:
+    """What ``ensure_distribution`` found or made: the options that deploy to it, its URL (CDN_URL), and whether
+    this run created it. A dry run that would create one names none (``options.distribution_id`` is empty)."""
+
+    options: Options
+    cdn_url: str = ""
+    created: bool = False
+
+
+def ensure_distribution(
+    options: Options | None = None, *, dry_run: bool = False, report: Report = lambda line: None
+) -> SiteDistribution:
+    """Find the site's distribution (one in front of its bucket, tagged ``imagevariants:bucket`` with it) or create
+    it, then make sure the bucket policy lets it read the bucket.
+
+    A new one reads the bucket through an origin access control (no public bucket, no legacy OAI), serves the
+    originals on its default behaviour and has the variant behaviour ``{prefix}*``, both GET and HEAD only, HTTPS,
+    cached on the URL alone (``aws.CACHE_POLICY_ID``), over HTTP/2 and HTTP/3. The deployment then attaches the
+    function to it. Run again, it finds that distribution and creates nothing. A dry run only reads, and says what
+    it would create. DeployError when no bucket is known, or when the settings name another distribution.
+    """
+    options = options or Options.from_settings()
+    if conf.settings().region != aws.LAMBDA_REGION:
+        raise DeployError(f"Lambda@Edge functions live in us-east-1, not {conf.settings().region!r}: fix REGION.")
+    bucket = options.bucket or _storage_bucket()
+    if not bucket:
+        raise DeployError(
+            "No bucket to make the distribution for: set IMAGEVARIANTS['BUCKET'] (or AWS_STORAGE_BUCKET_NAME, or"
+            " the storage's bucket_name), or give --bucket."
+        )
+    clients = aws.clients()
+    cloudfront, s3 = clients["cloudfront"], clients["s3"]
+    root = _bucket_root(bucket)
+    try:
+        found = aws.find_distribution(cloudfront, bucket)
+        if options.distribution_id and (found is None or found.id != options.distribution_id):
+            raise DeployError(
+                f"DISTRIBUTION_ID (or --distribution-id) names {options.distribution_id}, not the distribution made"
+                f" for bucket {bucket}: deploy to it without --create-distribution (a variant behaviour whose"
+                " origin is not a bucket gets the bucket as its origin), or leave it out to find or create the"
+                " site's own."
+            )
+        region = aws.bucket_region(s3, bucket)
+        created = found is None
+        if found is not None:
+            report(
+                f"Distribution {found.id} (https://{found.domain}) is this site's, tagged {aws.TAG_BUCKET}={bucket}:"
+                " nothing to create."
+            )
+        elif dry_run:
+            _creation_lines(cloudfront, s3, bucket, region, root, report)
+            return SiteDistribution(_site_options(options, bucket, ""))
+        else:
+            origin = aws.bucket_origin(bucket, region, root, aws.ensure_oac(cloudfront, bucket, report))
+            config = aws.new_distribution(bucket, origin, conf.settings().variant_prefix)
+            found = aws.create_distribution(cloudfront, config, bucket)
+            report(
+                f"Created distribution {found.id} (https://{found.domain}), tagged {aws.TAG_BUCKET}={bucket}: bucket"
+                f" {bucket} ({region}) through origin access control {aws.oac_name(bucket)}, the originals on the"
+                f" default behaviour and the variants on {conf.settings().variant_prefix}*, cached on the URL alone,"
+                f" {aws.HTTP_VERSION}, {aws.PRICE_CLASS}."
+            )
+        _allow(s3, bucket, root, found, dry_run, report)
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(aws.explain(exc)) from None
+    return SiteDistribution(_site_options(options, bucket, found.id), f"https://{found.domain}", created)
+
+
+def _site_options(options: Options, bucket: str, distribution_id: str) -> Options:
+    """``options`` naming the site's bucket and distribution, and the function and role of the site's own unless
+    named."""
+    function_name, role_name = aws.site_names(bucket)
+    return replace(
+        options,
+        bucket=bucket,
+        distribution_id=distribution_id,
+        function_name=options.function_name or function_name,
+        role_name=options.role_name or role_name,
+    )
+
+
+def _storage_bucket() -> str | None:
+    """The bucket of the sources' storage (its ``bucket_name``), None when it has none."""
+    try:
+        bucket = getattr(conf.source_storage, "bucket_name", None)
+    except Exception:  # a storage that cannot be made here names no bucket (check E006 says why)
+        return None
+    return str(bucket) if bucket else None
+
+
+def _bucket_root(bucket: str) -> str:
+    """The sources' storage's ``location`` as a key prefix ("media/") when that storage is on ``bucket``: the
+    origin path of an origin on the bucket, as the keys the tags emit are relative to it."""
+    try:
+        storage = conf.source_storage
+        if getattr(storage, "bucket_name", None) != bucket:
+            return ""
+        location = str(getattr(storage, "location", "") or "").strip("/")
+    except Exception:  # as in _storage_bucket
+        return ""
+    return f"{location}/" if location else ""
+
+
+def _allow(
+    s3: Any, bucket: str, key_prefix: str, distribution: aws.Distribution, dry_run: bool, report: Report
+) -> None:
+    """Merge the statement that lets ``distribution`` read the bucket into the bucket's policy, keeping every
+    other statement; nothing when it is there already."""
+    statement = aws.bucket_statement(bucket, key_prefix, distribution)
+    policy = aws.merged_bucket_policy(aws.read_bucket_policy(s3, bucket), statement)
+    if policy is None:
+        report(
+            f"Bucket {bucket}: its policy lets distribution {distribution.id} read it ({statement['Sid']}), checked."
+        )
+        return
+    what = (
+        f"statement {statement['Sid']}: s3:GetObject on {statement['Resource']} for cloudfront.amazonaws.com from"
+        f" distribution {distribution.id} only, {len(policy['Statement']) - 1} other statement(s) kept"
+    )
+    if dry_run:
+        report(f"Would call PutBucketPolicy on bucket {bucket} ({what}).")
+        return
+    aws.put_bucket_policy(s3, bucket, policy)
+    report(f"Bucket {bucket}: policy written ({what}).")
+
+
+def _creation_lines(cloudfront: Any, s3: Any, bucket: str, region: str, root: str, report: Report) -> None:
+    """What ``ensure_distribution`` would create, from what AWS holds now (read only)."""
+    name, prefix = aws.oac_name(bucket), conf.settings().variant_prefix
+    origin = aws.bucket_origin(bucket, region, root, "")
+    policy = aws.read_bucket_policy(s3, bucket) or {}
+    statements = policy.get("Statement", [])
+    kept = len([statements] if isinstance(statements, dict) else statements)
+    report("Would create (nothing is changed by a dry run; AWS was only read):")
+    report(
+        f"  cloudfront: origin access control {name} exists"
+        if aws.find_oac(cloudfront, name)
+        else f"  cloudfront: CreateOriginAccessControl {name} (SigV4, signing always, S3)"
+    )
+    report(
+        f"  cloudfront: CreateDistributionWithTags ({aws.TAG_BUCKET}={bucket}): origin {origin['Id']}"
+        f" ({origin['DomainName']}{origin['OriginPath']}) through origin access control {name}; the default"
+        f" behaviour (the originals) and {prefix}* (the variants): GET and HEAD, redirect-to-https, cache policy"
+        f" {aws.CACHE_POLICY_ID} (CachingOptimizedForUncompressedObjects), not compressed; {aws.HTTP_VERSION},"
+        f" {aws.PRICE_CLASS}"
+    )
+    report(
+        f"  s3: PutBucketPolicy on bucket {bucket}: s3:GetObject on arn:aws:s3:::{bucket}/{root}* for"
+        f" cloudfront.amazonaws.com from the new distribution only (AWS:SourceArn), {kept} other statement(s) kept"
+    )
+
+
+def _media_origin(clients: dict[str, Any], config: dict[str, Any], prefix: str, options: Options) -> aws.Origin:
+    """The bucket the variant behaviour reads (``aws.s3_origin``). When its origin is not a bucket (the app's), the
+    media bucket (BUCKET, else the storage's), which the deployment adds as its origin (``_with_media_origin``);
+    DeployError when that bucket does not exist."""
+    bucket = options.bucket or _storage_bucket()
+    target = aws.target_origin(config, prefix)
+    if not bucket or target is None or not aws.needs_bucket_origin(config, prefix):
+        return aws.s3_origin(config, prefix)
+    try:
+        aws.bucket_region(clients["s3"], bucket)
+    except DeployError:
+        raise DeployError(
+            f"Origin {target['Id']!r} ({target['DomainName']}) is not an S3 bucket, and bucket {bucket!r}, to add as"
+            f" the origin of {prefix}*, does not exist."
+        ) from None
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(aws.explain(exc)) from None
+    return aws.Origin(bucket, _bucket_root(bucket))
+
+
+def _with_media_origin(
+    clients: dict[str, Any], config: dict[str, Any], prefix: str, options: Options, report: Report
+) -> dict[str, Any]:
+    """``config`` with the media bucket as the variant behaviour's origin (the behaviour made when missing) when
+    that origin is not a bucket (the app's), after the bucket's origin access control (made when missing) and the
+    bucket policy statement that lets this distribution read it. ``config`` itself otherwise."""
+    bucket = options.bucket or _storage_bucket()
+    target = aws.target_origin(config, prefix)
+    if not bucket or target is None or not aws.needs_bucket_origin(config, prefix):
+        return config
+    cloudfront, s3 = clients["cloudfront"], clients["s3"]
+    root = _bucket_root(bucket)
+    origin = aws.bucket_origin(bucket, aws.bucket_region(s3, bucket), root, aws.ensure_oac(cloudfront, bucket, report))
+    _allow(s3, bucket, root, aws.read_distribution(cloudfront, options.distribution_id), False, report)
+    report(
+        f"Distribution {options.distribution_id}: origin {target['Id']} is not an S3 bucket, so {prefix}* reads"
+        f" bucket {bucket} (origin {origin['Id']}, through origin access control {aws.oac_name(bucket)})."
+    )
+    return aws.with_bucket_origin(config, prefix, origin)
+
+
+def _media_origin_line(clients: dict[str, Any], target: str, origin: aws.Origin, options: Options) -> str:
+    """What the deployment would do for a variant behaviour whose origin is not a bucket (read only)."""
+    cloudfront, s3 = clients["cloudfront"], clients["s3"]
+    name = aws.oac_name(origin.bucket)
+    oac = f"origin access control {name}" + (
+        " (exists)" if aws.find_oac(cloudfront, name) else " (CreateOriginAccessControl)"
+    )
+    statement = aws.bucket_statement(
+        origin.bucket, origin.key_prefix, aws.read_distribution(cloudfront, options.distribution_id)
+    )
+    policy = aws.merged_bucket_policy(aws.read_bucket_policy(s3, origin.bucket), statement)
+    allow = (
+        "its policy already lets the distribution read"
+        if policy is None
+        else f"PutBucketPolicy (statement {statement['Sid']}, {len(policy['Statement']) - 1} other statement(s) kept)"
+    )
+    return (
+        f"origin {target} is not an S3 bucket: bucket {origin.bucket} would be its origin"
+        f" {aws.origin_id(origin.bucket)}, read through {oac}; {allow}"
+    )
 
 
 def _finish(deployment: Publication, status: str, error: str = "", note: str = "") -> bool:

@@ -1,4 +1,5 @@
-"""The AWS side of a deployment: execution role, Lambda function and version, CloudFront association.
+"""The AWS side of a deployment: execution role, Lambda function and version, CloudFront association, and the
+site's own distribution (its origin access control, the distribution, the bucket policy that lets it read).
 
 Every client is made with a region only (no endpoint of its own), so botocore's ``AWS_ENDPOINT_URL*`` variables
 apply. Each function does one step and raises ``DeployError`` with one clear sentence when it cannot.
@@ -29,6 +30,14 @@ EVENT_TYPE = "origin-response"
 #: Tags on the role and the function the deployer made or adopted: the site they serve.
 TAG_BUCKET = "imagevariants:bucket"
 TAG_DISTRIBUTION = "imagevariants:distribution"
+#: CloudFront's managed cache policy CachingOptimizedForUncompressedObjects: the URL alone is the cache key (no
+#: header, not even Accept-Encoding, no cookie, no query string); TTLs from 1 s to a year, a day by default.
+CACHE_POLICY_ID = "b2884449-e4de-46a7-ac36-70bc7f1ddd6d"
+#: A distribution made for a site serves HTTP/2 and HTTP/3, from every edge location.
+HTTP_VERSION = "http2and3"
+PRICE_CLASS = "PriceClass_All"
+#: How CloudFront reads the bucket: an origin access control that signs every request (no legacy OAI).
+OAC_SIGNING = {"SigningProtocol": "sigv4", "SigningBehavior": "always", "OriginAccessControlOriginType": "s3"}
 TRUST_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -147,8 +156,9 @@ def inline_policy(iam: Any, role_name: str) -> dict[str, Any] | None:
 
 
 def clients() -> dict[str, Any]:
+    """The deployer's clients, all in us-east-1 (botocore follows a bucket of another region for S3)."""
     session = boto3.session.Session()
-    return {name: session.client(name, region_name=LAMBDA_REGION) for name in ("iam", "lambda", "cloudfront")}
+    return {name: session.client(name, region_name=LAMBDA_REGION) for name in ("iam", "lambda", "cloudfront", "s3")}
 
 
 def role_policy(
@@ -247,6 +257,229 @@ def associated(config: dict[str, Any], variant_prefix: str, arn: str, seed_urls:
     if seed_urls:
         _associate(config["DefaultCacheBehavior"], arn)
     return config
+
+
+# -- the site's own distribution: origin access control, distribution, bucket policy ---------------------------
+def target_origin(config: dict[str, Any], variant_prefix: str) -> dict[str, Any] | None:
+    """The origin the variant behaviour (or, while there is none, the default one) sends requests to."""
+    behaviour = find_behaviour(config, variant_prefix) or config["DefaultCacheBehavior"]
+    return next((item for item in config["Origins"]["Items"] if item["Id"] == behaviour["TargetOriginId"]), None)
+
+
+def needs_bucket_origin(config: dict[str, Any], variant_prefix: str) -> bool:
+    """Whether the variant behaviour's origin (or the default one's) is not a bucket: the app's, say."""
+    origin = target_origin(config, variant_prefix)
+    return origin is not None and _bucket_of(origin["DomainName"]) is None
+
+
+def _bucket_of(domain: str) -> str | None:
+    try:
+        return parse_s3_domain(domain)[0]
+    except ValueError:
+        return None
+
+
+def bucket_region(s3: Any, bucket: str) -> str:
+    """The bucket's region (GetBucketLocation); DeployError when the bucket does not exist."""
+    try:
+        location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except ClientError as exc:
+        if not _absent(exc, "NoSuchBucket"):
+            raise
+        raise DeployError(f"Bucket {bucket!r} does not exist.") from None
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+
+
+def origin_id(bucket: str) -> str:
+    return f"imagevariants-{bucket}"
+
+
+def oac_name(bucket: str) -> str:
+    """The name of the bucket's origin access control, the function's default name (at most 64 characters)."""
+    return site_names(bucket)[0]
+
+
+def find_oac(cloudfront: Any, name: str) -> dict[str, Any] | None:
+    """The origin access control ``name`` as ListOriginAccessControls gives it, None when there is none."""
+    for page in cloudfront.get_paginator("list_origin_access_controls").paginate():
+        for item in page["OriginAccessControlList"].get("Items") or []:
+            if item["Name"] == name:
+                return dict(item)
+    return None
+
+
+def ensure_oac(cloudfront: Any, bucket: str, report: Callable[[str], None]) -> str:
+    """The bucket's origin access control (signing every request with SigV4), created when missing. Returns its
+    id; DeployError when one of its name signs otherwise."""
+    name = oac_name(bucket)
+    found = find_oac(cloudfront, name)
+    if found is not None:
+        signing = {key: found.get(key) for key in OAC_SIGNING}
+        if signing != OAC_SIGNING:
+            raise DeployError(
+                f"Origin access control {name!r} exists with {signing}, not {OAC_SIGNING}: fix it in CloudFront or"
+                " delete it, and run again."
+            )
+        return str(found["Id"])
+    config = {"Name": name, "Description": f"django-imagevariants: reads bucket {bucket}", **OAC_SIGNING}
+    created = cloudfront.create_origin_access_control(OriginAccessControlConfig=config)["OriginAccessControl"]
+    report(f"Created origin access control {name} ({created['Id']}): SigV4, signs every request to bucket {bucket}.")
+    return str(created["Id"])
+
+
+def bucket_origin(bucket: str, region: str, key_prefix: str, oac_id: str) -> dict[str, Any]:
+    """The bucket as an S3 origin read through the origin access control ``oac_id`` (no OAI, no public bucket),
+    under the origin path ``key_prefix`` (the storage's location)."""
+    path = key_prefix.strip("/")
+    return {
+        "Id": origin_id(bucket),
+        "DomainName": f"{bucket}.s3.{region}.amazonaws.com",
+        "OriginPath": f"/{path}" if path else "",
+        "S3OriginConfig": {"OriginAccessIdentity": ""},
+        "OriginAccessControlId": oac_id,
+    }
+
+
+def bucket_behaviour(target: str) -> dict[str, Any]:
+    """A behaviour that serves the bucket: GET and HEAD only, HTTPS (HTTP is redirected), cached on the URL alone
+    (the managed cache policy), not compressed (images are)."""
+    methods = {"Quantity": 2, "Items": ["GET", "HEAD"]}
+    return {
+        "TargetOriginId": target,
+        "ViewerProtocolPolicy": "redirect-to-https",
+        "AllowedMethods": {**methods, "CachedMethods": dict(methods)},
+        "Compress": False,
+        "CachePolicyId": CACHE_POLICY_ID,
+        "LambdaFunctionAssociations": {"Quantity": 0},
+    }
+
+
+def new_distribution(bucket: str, origin: dict[str, Any], variant_prefix: str) -> dict[str, Any]:
+    """The configuration of the site's distribution: the bucket's originals on the default behaviour, the variant
+    behaviour ``{prefix}*`` (the deployment attaches the function to it). The caller reference is the same for
+    every attempt with this origin access control, so a retried creation makes no second distribution."""
+    return {
+        "CallerReference": f"imagevariants-{bucket}-{origin['OriginAccessControlId']}",
+        "Comment": f"django-imagevariants: bucket {bucket}"[:128],
+        "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [origin]},
+        "DefaultCacheBehavior": bucket_behaviour(origin["Id"]),
+        "CacheBehaviors": {
+            "Quantity": 1,
+            "Items": [{"PathPattern": f"{variant_prefix}*", **bucket_behaviour(origin["Id"])}],
+        },
+        "HttpVersion": HTTP_VERSION,
+        "PriceClass": PRICE_CLASS,
+        "IsIPV6Enabled": True,
+    }
+
+
+def with_bucket_origin(config: dict[str, Any], variant_prefix: str, origin: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` with the bucket's ``origin`` added (its fields set, if an origin of its id is there)
+    and the variant behaviour pointed at it, created as ``bucket_behaviour`` when missing. The rest is kept."""
+    config = copy.deepcopy(config)
+    origins = config["Origins"]
+    items = origins.get("Items") or []
+    existing = next((item for item in items if item["Id"] == origin["Id"]), None)
+    if existing is None:
+        items.append(copy.deepcopy(origin))
+    else:
+        existing.update(copy.deepcopy(origin))
+    origins["Items"], origins["Quantity"] = items, len(items)
+    behaviour = find_behaviour(config, variant_prefix)
+    if behaviour is not None:
+        behaviour["TargetOriginId"] = origin["Id"]
+        return config
+    behaviours = config.setdefault("CacheBehaviors", {"Quantity": 0, "Items": []})
+    behaviours["Items"] = [
+        {"PathPattern": f"{variant_prefix}*", **bucket_behaviour(origin["Id"])},
+        *(behaviours.get("Items") or []),
+    ]
+    behaviours["Quantity"] = len(behaviours["Items"])
+    return config
+
+
+@dataclass(frozen=True)
+class Distribution:
+    id: str
+    arn: str
+    domain: str
+
+
+def find_distribution(cloudfront: Any, bucket: str) -> Distribution | None:
+    """The site's distribution: one with an origin on ``bucket`` tagged ``imagevariants:bucket`` with it (only the
+    distributions in front of the bucket have their tags read). DeployError when there are several."""
+    found = []
+    for page in cloudfront.get_paginator("list_distributions").paginate():
+        for summary in page["DistributionList"].get("Items") or []:
+            origins = summary.get("Origins", {}).get("Items") or []
+            if not any(_bucket_of(origin["DomainName"]) == bucket for origin in origins):
+                continue
+            tags = cloudfront.list_tags_for_resource(Resource=summary["ARN"])["Tags"].get("Items") or []
+            if any(tag["Key"] == TAG_BUCKET and tag.get("Value") == bucket for tag in tags):
+                found.append(Distribution(summary["Id"], summary["ARN"], summary["DomainName"]))
+    if len(found) > 1:
+        raise DeployError(
+            f"Distributions {', '.join(d.id for d in found)} are all tagged {TAG_BUCKET}={bucket}: set"
+            " DISTRIBUTION_ID to the site's, and remove the tag from the others."
+        )
+    return found[0] if found else None
+
+
+def read_distribution(cloudfront: Any, distribution_id: str) -> Distribution:
+    distribution = cloudfront.get_distribution(Id=distribution_id)["Distribution"]
+    return Distribution(distribution["Id"], distribution["ARN"], distribution["DomainName"])
+
+
+def create_distribution(cloudfront: Any, config: dict[str, Any], bucket: str) -> Distribution:
+    """Create the distribution, tagged ``imagevariants:bucket`` in the same call (how a rerun finds it)."""
+    tags = {"Items": [{"Key": TAG_BUCKET, "Value": bucket}]}
+    created = cloudfront.create_distribution_with_tags(
+        DistributionConfigWithTags={"DistributionConfig": config, "Tags": tags}
+    )["Distribution"]
+    return Distribution(created["Id"], created["ARN"], created["DomainName"])
+
+
+def bucket_statement(bucket: str, key_prefix: str, distribution: Distribution) -> dict[str, Any]:
+    """The bucket policy statement that lets this distribution, and no other, read the bucket (under the origin
+    path): ``s3:GetObject`` for CloudFront's service principal with the distribution as ``AWS:SourceArn``."""
+    return {
+        "Sid": f"ImageVariantsCloudFront{re.sub(r'[^A-Za-z0-9]', '', distribution.id)}",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudfront.amazonaws.com"},
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{key_prefix}*",
+        "Condition": {"StringEquals": {"AWS:SourceArn": distribution.arn}},
+    }
+
+
+def read_bucket_policy(s3: Any, bucket: str) -> dict[str, Any] | None:
+    """The bucket's policy, None when it has none."""
+    try:
+        policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    except ClientError as exc:
+        if not _absent(exc, "NoSuchBucketPolicy"):
+            raise
+        return None
+    document: dict[str, Any] = json.loads(policy)
+    return document
+
+
+def merged_bucket_policy(policy: dict[str, Any] | None, statement: dict[str, Any]) -> dict[str, Any] | None:
+    """``policy`` with ``statement`` in it (replacing the statement of its Sid, every other kept as it is); None
+    when the policy already holds it."""
+    policy = copy.deepcopy(policy) if policy else {"Version": "2012-10-17", "Statement": []}
+    statements = policy.get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else list(statements)
+    if statement in statements:
+        return None
+    others = [item for item in statements if item.get("Sid") != statement["Sid"]]
+    policy["Statement"] = [*others, statement]
+    return policy
+
+
+def put_bucket_policy(s3: Any, bucket: str, policy: dict[str, Any]) -> None:
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
 
 @dataclass

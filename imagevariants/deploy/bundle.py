@@ -2,10 +2,16 @@
 
 The zip is reproducible (sorted entries, fixed timestamps and permissions), so the same presets and code give
 the same bytes and the same SHA-256, which is how ``deploy_edge`` knows that nothing changed.
+
+Every module ships with its bytecode for the runtime's Python beside it (``__pycache__/NAME.cpython-312.pyc`` for
+python3.12): Lambda's code folder is read-only, so a module without it would be compiled again at every cold start.
+The bytecode is made by an interpreter of the runtime's version (:func:`find_interpreter`); without one the bundle
+has none, and :func:`verify` says so.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import io
@@ -36,6 +42,8 @@ VERIFY_SCRIPT = Path(__file__).with_name("verify_bundle.py")
 class Bundle:
     data: bytes
     runtime: str
+    #: Whether each module has its bytecode for the runtime's Python beside it.
+    bytecode: bool = False
 
     @property
     def sha256(self) -> str:
@@ -110,12 +118,14 @@ def _files(root: Path, prefix: str = "") -> dict[str, Path]:
 
 
 def build(document: Document, runtime: str) -> Bundle:
-    """Zip the edge package, ``document`` and Pillow for ``runtime``. Same inputs, same bytes."""
-    return Bundle(_zip(document.to_json(), runtime), runtime)
+    """Zip the edge package, ``document`` and Pillow for ``runtime``, with their bytecode when this machine has an
+    interpreter of the runtime's version. Same inputs, same bytes."""
+    interpreter = find_interpreter(runtime)
+    return Bundle(_zip(document.to_json(), runtime, interpreter), runtime, bytecode=interpreter is not None)
 
 
 @functools.lru_cache(maxsize=4)
-def _zip(document_json: str, runtime: str) -> bytes:
+def _zip(document_json: str, runtime: str, interpreter: str | None) -> bytes:
     """The zip's bytes (kept for the process: compressing Pillow takes seconds and the inputs do not change)."""
     document = Document.from_json(document_json)
     entries: dict[str, bytes] = {}
@@ -131,6 +141,8 @@ def _zip(document_json: str, runtime: str) -> bytes:
     for arcname, file in _files(pillow_for(runtime)).items():
         if not arcname.startswith("bin/"):
             entries[arcname] = file.read_bytes()
+    if interpreter is not None:
+        entries.update(_bytecode(interpreter, tuple((n, d) for n, d in sorted(entries.items()) if n.endswith(".py"))))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for arcname in sorted(entries):
@@ -139,6 +151,46 @@ def _zip(document_json: str, runtime: str) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, entries[arcname], compresslevel=9)
     return out.getvalue()
+
+
+#: Run by the runtime's interpreter: reads ``{name: source}`` (base64) on stdin, compiles each source in a folder of
+#: its own (removed even if the build is abandoned meanwhile) to the bytecode its import looks for, and writes
+#: ``{that name: bytecode}``. Unchecked-hash pycs hold no mtime and are used without a look at the source; each names
+#: its source by its path in the bundle, not in that folder.
+_COMPILE = """
+import base64, importlib.util, json, os, py_compile, sys, tempfile
+compiled = {}
+with tempfile.TemporaryDirectory(prefix="imagevariants-bytecode-") as tmp:
+    for name, source in json.load(sys.stdin).items():
+        path = os.path.join(tmp, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as file:
+            file.write(base64.b64decode(source))
+        cfile = importlib.util.cache_from_source(path, optimization="")
+        py_compile.compile(path, cfile, dfile=name, doraise=True, optimize=0,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        with open(cfile, "rb") as file:
+            compiled[os.path.relpath(cfile, tmp)] = base64.b64encode(file.read()).decode()
+json.dump(compiled, sys.stdout)
+"""
+
+
+@functools.lru_cache(maxsize=2)
+def _bytecode(interpreter: str, sources: tuple[tuple[str, bytes], ...]) -> dict[str, bytes]:
+    """The bytecode of each ``(name, source)`` made by ``interpreter``, by the name its import looks for."""
+    result = subprocess.run(
+        [interpreter, "-I", "-S", "-c", _COMPILE],
+        input=json.dumps({name: base64.b64encode(data).decode() for name, data in sources}),
+        capture_output=True,
+        text=True,
+        # A fixed hash seed: before Python 3.11, a set constant's items are written in their hashes' order.
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"},
+        timeout=300,
+    )
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BundleError(f"The bundle's modules could not be compiled by {interpreter}: {detail}")
+    return {name: base64.b64decode(data) for name, data in json.loads(result.stdout).items()}
 
 
 def find_interpreter(runtime: str) -> str | None:
@@ -161,7 +213,10 @@ def verify(bundle: Bundle, interpreter: str | None = None) -> dict:
     """
     interpreter = interpreter or find_interpreter(bundle.runtime)
     if not interpreter:
-        raise RuntimeUnavailable(f"no Python {python_version(bundle.runtime)} interpreter on this machine")
+        missing = f"no Python {python_version(bundle.runtime)} interpreter on this machine"
+        if not bundle.bytecode:
+            missing += " (so the bundle has no bytecode: each cold start compiles its modules again)"
+        raise RuntimeUnavailable(missing)
     with tempfile.TemporaryDirectory(prefix="imagevariants-bundle-") as tmp:
         with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
             archive.extractall(tmp)

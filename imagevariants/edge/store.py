@@ -31,12 +31,30 @@ def s3_client(region: str) -> Any:
 
     Timeouts and retries fit an origin-response trigger's 30 s (the handler also bounds each call by the request's
     deadline): a stalled S3 costs seconds, not the whole request.
+
+    Made by a botocore session of its own (none is shared between threads), not by boto3, with a model loader that
+    knows S3 only: a cold start then skips importing boto3 and s3transfer, which the two calls made here do not
+    need, and listing every service's model folder (about 450, twice) to find S3 among them. Measured in
+    benchmarks/cold_start.py.
     """
-    import boto3  # in the Lambda runtime; imported late so that the pipeline works without it
-    from botocore.config import Config
+    from botocore.config import Config  # in the Lambda runtime; imported late so that the pipeline works without it
+    from botocore.session import get_session
 
     config = Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 2, "mode": "standard"})
-    return boto3.client("s3", region_name=region, config=config)
+    session = get_session()
+    session.register_component("data_loader", _s3_models())
+    return session.create_client("s3", region_name=region, config=config)
+
+
+def _s3_models() -> Any:
+    """botocore's loader of the models it ships (``AWS_DATA_PATH`` is not read), told that S3 is the only service."""
+    from botocore.loaders import Loader
+
+    class S3Models(Loader):
+        def list_available_services(self, type_name: str) -> list[str]:
+            return ["s3"]
+
+    return S3Models()
 
 
 def parse_s3_domain(domain: str) -> tuple[str, str | None]:

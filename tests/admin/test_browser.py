@@ -158,3 +158,27 @@ def test_deploy_is_offered_only_with_the_permission(page, settings):
         }"""
     )
     assert status == 403
+
+
+def test_deploy_returns_at_once_and_the_page_follows_the_deployment_to_its_outcome(page, deploy_process):
+    """With a CDN, Deploy starts the deployment's own process (a real one, against the moto server) and shows its
+    page at once; the page takes in the progress lines as they come, then shows the outcome."""
+    User.objects.create_superuser("admin", "admin@example.com", "pw")
+    login(page, "admin", "pw")
+    page.goto("/admin/imagevariants/variantpreset/")
+    page.click(".iv-banner button:has-text('Deploy presets')")
+    page.wait_for_selector("text=Deployment started: this page follows its progress.")
+    assert page.locator("#iv-run-outcome").inner_text().startswith("In progress: started by admin.")
+    page.wait_for_function("document.getElementById('iv-log').textContent.includes('+ md:')")  # no reload needed
+    assert page.locator("#iv-run.iv-run-pending").count() == 1
+    shot(page, "10-deployment-in-progress")
+
+    page.wait_for_selector("#iv-run.iv-run-succeeded", timeout=180_000)
+    outcome = page.locator("#iv-run-outcome").inner_text()
+    assert outcome.startswith("Succeeded: arn:aws:lambda:") and outcome.endswith(
+        ":function:imagevariants-edge-media:1 is live."
+    )
+    assert "Deployed: arn:aws:lambda:" in page.locator("#iv-log").inner_text()
+    shot(page, "11-deployment-succeeded")
+    page.goto("/admin/imagevariants/variantpreset/")
+    assert page.locator(".iv-banner").count() == 0  # every preset is live

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -16,8 +17,10 @@ from django.core.management import call_command
 
 from imagevariants import deploy, publishing
 from imagevariants.deploy import bundle as bundle_module
+from imagevariants.deploy.aws import HANDLER
 from imagevariants.deploy.bundle import (
     DOCUMENT_NAME,
+    VERIFY_SCRIPT,
     build,
     fetch_pillow,
     find_interpreter,
@@ -25,7 +28,7 @@ from imagevariants.deploy.bundle import (
     pillow_for,
     verify,
 )
-from imagevariants.exceptions import BundleError, PillowMissing
+from imagevariants.exceptions import BundleError, PillowMissing, RuntimeUnavailable
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +40,7 @@ def bundle(presets):
 
 def test_reproducible(presets, bundle):
     bundle_module._zip.cache_clear()  # really build it again
+    bundle_module._bytecode.cache_clear()  # and compile it again
     again = build(publishing.draft_document(), "python3.12")
     assert again.data == bundle.data and again.sha256 == bundle.sha256
     with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
@@ -54,7 +58,11 @@ def test_contents(presets, bundle):
     assert not any(
         n.startswith(("django", "boto3", "botocore", "imagevariants/models", "imagevariants/deploy")) for n in names
     )
-    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    # No bytecode of this machine's Python: only the runtime's, beside the source it was compiled from (see below).
+    shipped = {n for n in names if n.endswith(".py")}
+    for name in (n for n in names if "__pycache__" in n or n.endswith(".pyc")):
+        folder, _, pyc = name.rpartition("__pycache__/")
+        assert pyc.endswith(".cpython-312.pyc") and folder + pyc.removesuffix(".cpython-312.pyc") + ".py" in shipped
     assert any(n.startswith("PIL/_imaging.cpython-312-x86_64-linux-gnu") for n in names)  # the Lambda platform's
     with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
         baked = json.loads(archive.read(DOCUMENT_NAME))
@@ -211,7 +219,7 @@ def test_the_admin_deploy_button_never_downloads_pillow(presets, distribution, t
 def test_only_a_missing_runtime_python_skips_the_run_before_upload(bundle, monkeypatch):
     monkeypatch.setattr(bundle_module, "find_interpreter", lambda runtime: None)
     lines: list[str] = []
-    deploy.check_bundle(bundle, lines.append)
+    deploy.check_bundle(replace(bundle, bytecode=True), lines.append)  # built where Python 3.12 was
     assert lines == ["Bundle not run before upload: no Python 3.12 interpreter on this machine."]
 
     def stray(bundle, interpreter=None):
@@ -221,3 +229,92 @@ def test_only_a_missing_runtime_python_skips_the_run_before_upload(bundle, monke
     with pytest.raises(KeyError):  # a failing check stops the deploy: it is never taken for a missing Python
         deploy.check_bundle(bundle, lines.append)
     assert len(lines) == 1
+
+
+def _python_312() -> str:
+    interpreter = find_interpreter("python3.12")
+    if interpreter is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have a Python 3.12 interpreter to compile the bundle")
+        pytest.skip("no Python 3.12 interpreter on this machine")
+    return interpreter
+
+
+def test_every_module_ships_with_unchecked_bytecode_for_the_runtime(presets, bundle):
+    """Lambda's code folder is read-only: a module without valid bytecode beside it is compiled at every cold start.
+
+    Each .py has its ``__pycache__/NAME.cpython-312.pyc``: Python 3.12's magic number, flags 0b01 (hash-based, the
+    source never checked: no mtime in it, and importing never reads the source), and the hash of that source.
+    """
+    interpreter = _python_312()
+    assert bundle.bytecode
+    with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
+        names = archive.namelist()
+        sources = {n: archive.read(n) for n in names if n.endswith(".py")}
+        pycs = {n: archive.read(n) for n in names if n.endswith(".pyc")}
+    assert len(sources) > 100 and "imagevariants/edge/handler.py" in sources and "PIL/Image.py" in sources
+    expected = {}  # the pyc's name: its source
+    for name, source in sources.items():
+        folder, _, module = name.rpartition("/")
+        expected[f"{folder}/__pycache__/{module.removesuffix('.py')}.cpython-312.pyc".lstrip("/")] = source
+    assert set(pycs) == set(expected)
+    script = (
+        "import importlib.util, json, sys\n"
+        "print(json.dumps([importlib.util.MAGIC_NUMBER.hex(), "
+        "{n: importlib.util.source_hash(bytes.fromhex(h)).hex() for n, h in json.load(sys.stdin).items()}]))"
+    )
+    done = subprocess.run(
+        [interpreter, "-I", "-S", "-c", script],
+        input=json.dumps({n: source.hex() for n, source in expected.items()}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    magic, hashes = json.loads(done.stdout)
+    for name, pyc in pycs.items():
+        assert pyc[:4].hex() == magic, name
+        assert int.from_bytes(pyc[4:8], "little") == 0b01, name  # hash-based, unchecked
+        assert pyc[8:16].hex() == hashes[name], name
+
+
+def test_the_handler_never_compiles_a_module_of_the_bundle(presets, bundle, tmp_path):
+    """Run the bundle's real requests (the trial run before upload) under Python 3.12 as Lambda runs it, without
+    writing bytecode, after every source of the bundle was replaced by a module that exits: any module Python
+    compiled instead of loading its bytecode would fail the run. Nothing is written into the folder."""
+    interpreter = _python_312()
+    with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
+        archive.extractall(tmp_path)
+    sources = sorted(tmp_path.rglob("*.py"))
+    for source in sources:
+        source.write_text(f"raise SystemExit('compiled from its source: {source.relative_to(tmp_path)}')\n")
+    before = sorted(tmp_path.rglob("*"))
+    done = subprocess.run(
+        [interpreter, "-I", "-S", "-B", str(VERIFY_SCRIPT), str(tmp_path), HANDLER],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["python"].startswith("3.12.") and report["variants"] == 12
+    assert len(sources) > 100 and sorted(tmp_path.rglob("*")) == before
+
+
+def test_without_the_runtime_python_the_bundle_has_no_bytecode_and_the_deploy_says_so(presets, monkeypatch):
+    monkeypatch.setattr(bundle_module, "find_interpreter", lambda runtime: None)
+    bare = build(publishing.draft_document(), "python3.12")
+    assert not bare.bytecode
+    with zipfile.ZipFile(io.BytesIO(bare.data)) as archive:
+        names = archive.namelist()
+    assert "imagevariants/edge/handler.py" in names
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    assert build(publishing.draft_document(), "python3.12").data == bare.data
+    with pytest.raises(RuntimeUnavailable, match=r"no bytecode: each cold start compiles its modules again\)$"):
+        verify(bare)
+    lines: list[str] = []
+    deploy.check_bundle(bare, lines.append)
+    assert lines == [
+        "Bundle not run before upload: no Python 3.12 interpreter on this machine "
+        "(so the bundle has no bytecode: each cold start compiles its modules again)."
+    ]

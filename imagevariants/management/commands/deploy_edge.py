@@ -48,6 +48,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Remove the other policies an existing execution role carries, instead of refusing it.",
         )
+        parser.add_argument(
+            "--create-distribution",
+            action="store_true",
+            help="Find the site's CloudFront distribution for its media bucket, or create it (the bucket read through "
+            "an origin access control, the bucket policy that lets only it read), then deploy to it and print the "
+            "settings that name it.",
+        )
         parser.add_argument("--no-wait", action="store_true", help="Do not wait for the distribution to deploy.")
         parser.add_argument(
             "--seed-urls",
@@ -91,6 +98,10 @@ class Command(BaseCommand):
             elif opts["bundle_only"]:
                 self._fetch_pillow(options.runtime)
                 self._bundle(Path(opts["bundle_only"]), options.runtime)
+            elif opts["create_distribution"]:
+                if opts["rollback"]:
+                    raise CommandError("--create-distribution deploys the current presets: run --rollback on its own.")
+                self._create_distribution(by, options, dry_run=opts["dry_run"])
             elif conf.settings().local_mode and options.distribution_id:  # a first run: not a silent local publish
                 raise CommandError(_no_cdn_url(options.distribution_id))
             elif opts["rollback"]:
@@ -105,6 +116,32 @@ class Command(BaseCommand):
                 )
         except (DeployError, BundleError) as exc:
             raise CommandError(str(exc)) from None
+
+    def _create_distribution(self, by: str, options: deploy.Options, dry_run: bool) -> None:
+        """The site's distribution, found or made, then the deployment to it, even while the settings do not name
+        it yet (the site then stays on the local edge until CDN_URL is set); the settings lines to add come last,
+        also when the deployment fails."""
+        self._fetch_pillow(options.runtime)
+        site = deploy.ensure_distribution(options, dry_run=dry_run, report=self.stdout.write)
+        try:
+            if site.options.distribution_id:
+                deploy.publish_to_cloudfront(
+                    by,
+                    options=site.options,
+                    dry_run=dry_run,
+                    report=self.stdout.write,
+                    show_plan=self._show_plan,
+                    ahead_of_cdn_url=True,
+                )
+            else:  # a dry run, with no distribution yet to read
+                self._show_plan(deploy.plan())
+                self.stdout.write(
+                    f"Would then deploy to it: role {site.options.role_name}, function {site.options.function_name}"
+                    f" (us-east-1, {site.options.runtime}), origin-response on {conf.settings().variant_prefix}*."
+                )
+        finally:
+            for line in _settings_lines(site):
+                self.stdout.write(line)
 
     def _publish_locally(self, by: str, dry_run: bool) -> None:
         if dry_run:
@@ -125,6 +162,30 @@ class Command(BaseCommand):
         deploy.check_bundle(bundle, self.stdout.write)
         path.write_bytes(bundle.data)
         self.stdout.write(f"Wrote {path}: {bundle.size / 1e6:.1f} MB, sha256 {bundle.sha256}")
+
+
+def _settings_lines(site: deploy.SiteDistribution) -> list[str]:
+    """The IMAGEVARIANTS entries that name the site's distribution, as lines to paste, for those the settings lack.
+
+    Settings are the project's code, so the command prints them rather than storing them: until CDN_URL is set the
+    site keeps the local edge, and ``manage.py check`` warns (W005) while DISTRIBUTION_ID is set without it."""
+    if not site.options.distribution_id:
+        return ["The settings to add, CDN_URL and DISTRIBUTION_ID, are printed once the distribution exists."]
+    wanted = {"CDN_URL": site.cdn_url, "DISTRIBUTION_ID": site.options.distribution_id}
+    current = {"CDN_URL": str(conf.settings().cdn_url).rstrip("/"), "DISTRIBUTION_ID": conf.settings().distribution_id}
+    missing = {name: value for name, value in wanted.items() if current[name] != value}
+    if not missing:
+        return [
+            f"The settings name this distribution: CDN_URL {site.cdn_url}, DISTRIBUTION_ID {wanted['DISTRIBUTION_ID']}."
+        ]
+    lines = [f"Set in settings.IMAGEVARIANTS, for the site to use distribution {wanted['DISTRIBUTION_ID']}:"]
+    lines += [f'    "{name}": "{value}",' for name, value in missing.items()]
+    if "CDN_URL" in missing:
+        lines.append(
+            "Until CDN_URL is set the site keeps its current URLs; manage.py check warns (imagevariants.W005) while"
+            " DISTRIBUTION_ID is set without it."
+        )
+    return lines
 
 
 def _no_cdn_url(distribution_id: str) -> str:
