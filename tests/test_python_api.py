@@ -5,7 +5,6 @@ import html
 import logging
 
 import pytest
-from django.template import Context, Template
 from django.template.backends.jinja2 import Jinja2
 from django.test import override_settings
 
@@ -13,17 +12,9 @@ from imagevariants import publishing, variants
 from imagevariants.edge import formats
 from imagevariants.exceptions import UnknownPreset
 from imagevariants.models import VariantPreset
+from tests.test_tags import CDN, fp, render
 
 pytestmark = pytest.mark.django_db
-CDN = {"CDN_URL": "https://d111111abcdef8.cloudfront.net", "BUCKET": "b"}
-
-
-def render(text, **context):
-    return Template("{% load imagevariants %}" + text).render(Context(context))
-
-
-def fp(preset, fmt=None):
-    return next(s.fingerprint for s in preset.specs() if s.format == fmt)
 
 
 @pytest.fixture

@@ -113,6 +113,29 @@ def distribution(aws, settings) -> str:
     return distribution_id
 
 
+def app_distribution(settings, reference: str, origin: str = "app") -> str:
+    """A distribution whose default origin is a Django app (no bucket); settings point the deployer at it and at the
+    bucket ``media`` (which the caller makes, or not)."""
+    config = copy.deepcopy(DISTRIBUTION_CONFIG)
+    config["CallerReference"] = reference
+    config["Origins"]["Items"] = [
+        {
+            "Id": origin,
+            "DomainName": "www.example.com",
+            "OriginPath": "",
+            "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"},
+        }
+    ]
+    config["DefaultCacheBehavior"]["TargetOriginId"] = origin
+    created = boto3.client("cloudfront", region_name="us-east-1").create_distribution(DistributionConfig=config)
+    settings.IMAGEVARIANTS = {
+        "CDN_URL": f"https://{created['Distribution']['DomainName']}",
+        "DISTRIBUTION_ID": created["Distribution"]["Id"],
+        "BUCKET": "media",
+    }
+    return created["Distribution"]["Id"]
+
+
 @pytest.fixture
 def skip_bundle_run(monkeypatch) -> None:
     """The bundle's own run under the runtime's Python is tested in test_bundle.py; elsewhere it only repeats it."""

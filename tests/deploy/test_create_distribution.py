@@ -10,7 +10,6 @@ back what moto keeps (the bucket policy, the tags, the origin access control).
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import re
@@ -23,7 +22,7 @@ from django.core.management import CommandError, call_command
 from imagevariants import publishing, variants
 from imagevariants.checks import TAG
 from imagevariants.models import Publication
-from tests.deploy.conftest import DISTRIBUTION_CONFIG
+from tests.deploy.conftest import app_distribution as before_the_app
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("skip_bundle_run")]
 CACHE_POLICY = "b2884449-e4de-46a7-ac36-70bc7f1ddd6d"  # managed CachingOptimizedForUncompressedObjects
@@ -283,24 +282,7 @@ def app_distribution(aws, settings) -> str:
     boto3.client("s3", region_name="eu-west-1").create_bucket(
         Bucket="media", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
-    config = copy.deepcopy(DISTRIBUTION_CONFIG)
-    config["CallerReference"] = "imagevariants-tests-app"
-    config["Origins"]["Items"] = [
-        {
-            "Id": "app",
-            "DomainName": "www.example.com",
-            "OriginPath": "",
-            "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"},
-        }
-    ]
-    config["DefaultCacheBehavior"]["TargetOriginId"] = "app"
-    created = boto3.client("cloudfront", region_name="us-east-1").create_distribution(DistributionConfig=config)
-    settings.IMAGEVARIANTS = {
-        "CDN_URL": f"https://{created['Distribution']['DomainName']}",
-        "DISTRIBUTION_ID": created["Distribution"]["Id"],
-        "BUCKET": "media",
-    }
-    return created["Distribution"]["Id"]
+    return before_the_app(settings, "imagevariants-tests-app")
 
 
 def test_an_app_origin_gets_the_bucket_as_the_variant_origin(presets, app_distribution, recorder):

@@ -3,7 +3,6 @@ without CDN_URL is refused instead of a silent publish to the local edge."""
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 
@@ -14,7 +13,7 @@ from django.core.management import CommandError, call_command
 from imagevariants.deploy import Options, aws
 from imagevariants.exceptions import DeployError
 from imagevariants.models import Publication
-from tests.deploy.conftest import DISTRIBUTION_CONFIG
+from tests.deploy.conftest import app_distribution
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("skip_bundle_run")]
 
@@ -73,23 +72,7 @@ def test_a_role_with_other_policies_is_refused_by_the_dry_run_too(presets, distr
 
 
 def test_an_origin_that_is_not_a_bucket_is_refused_by_the_dry_run(presets, aws, recorder, settings):
-    config = copy.deepcopy(DISTRIBUTION_CONFIG)
-    config["CallerReference"] = "imagevariants-tests-site"
-    config["Origins"]["Items"] = [
-        {
-            "Id": "site",
-            "DomainName": "www.example.com",
-            "OriginPath": "",
-            "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"},
-        }
-    ]
-    config["DefaultCacheBehavior"]["TargetOriginId"] = "site"
-    created = boto3.client("cloudfront", region_name="us-east-1").create_distribution(DistributionConfig=config)
-    settings.IMAGEVARIANTS = {
-        "CDN_URL": f"https://{created['Distribution']['DomainName']}",
-        "DISTRIBUTION_ID": created["Distribution"]["Id"],
-        "BUCKET": "media",
-    }
+    app_distribution(settings, "imagevariants-tests-site", origin="site")  # and no bucket "media"
     out = io.StringIO()
     with pytest.raises(CommandError, match="'site' \\(www.example.com\\) is not an S3 bucket"):
         deploy("--dry-run", out=out)
