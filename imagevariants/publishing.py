@@ -101,15 +101,19 @@ def record(document: Document, target: str, by: str = "", **fields) -> Publicati
     return deployment
 
 
-def publish_locally(by: str = "") -> Publication:
-    """Publish the presets to the local edge (a no-op returning the last publication when nothing changed)."""
+def publish_draft(target: str, by: str = "", **fields) -> Publication:
+    """Record the presets as a succeeded publication to ``target`` (a no-op returning the last one when nothing
+    changed); ``fields`` go to the record (a ``note``)."""
     document = draft_document()
-    previous = last_publication(Publication.Target.LOCAL)
+    previous = last_publication(target)
     if previous and previous.document_sha256 == document.sha256:
         return previous
-    return record(
-        document, Publication.Target.LOCAL, by, status=Publication.Status.SUCCEEDED, finished_at=timezone.now()
-    )
+    return record(document, target, by, status=Publication.Status.SUCCEEDED, finished_at=timezone.now(), **fields)
+
+
+def publish_locally(by: str = "") -> Publication:
+    """Publish the presets to the local edge (a no-op returning the last publication when nothing changed)."""
+    return publish_draft(Publication.Target.LOCAL, by)
 
 
 def preset_state(preset: VariantPreset, published: Document | None) -> str:
