@@ -62,7 +62,7 @@ def begin(by: str) -> Publication:
         start(deployment)
     except (OSError, deploy.DeployError) as exc:
         error = f"The deployment's process could not be started: {str(exc).rstrip('.')}."
-        _close(deployment, error)
+        deploy.finish(deployment, Publication.Status.FAILED, error)
         raise deploy.DeployError(error) from None
     return deployment
 
@@ -124,7 +124,7 @@ def run(pk: int) -> int:
         )
     except BaseException as exc:  # the deployer recorded it, unless it refused before it began
         append(pk, f"Failed: {exc}")
-        _close(deployment, str(exc) or type(exc).__name__)
+        deploy.finish(deployment, Publication.Status.FAILED, str(exc) or type(exc).__name__)
         if not isinstance(exc, Exception):
             raise
         return 1
@@ -153,16 +153,9 @@ def abandon(deployment: Publication, by: str) -> bool:
     """Mark ``deployment`` failed if it is still pending (its run died), which releases the lock. As with
     ``deploy_edge --abandon-pending``, a run that was in fact alive then refuses to attach its version."""
     why = "its process stopped without finishing" if state(deployment) == STOPPED else "its run was taken to have died"
-    return _close(deployment, f"Abandoned by {by or 'an operator'} from the admin: {why}.")
-
-
-def _close(deployment: Publication, error: str) -> bool:
-    """Fail ``deployment`` if it is still pending; False when it had already ended."""
-    closed = Publication.objects.filter(pk=deployment.pk, status=Publication.Status.PENDING).update(
-        status=Publication.Status.FAILED, error=error, finished_at=timezone.now()
+    return deploy.finish(
+        deployment, Publication.Status.FAILED, f"Abandoned by {by or 'an operator'} from the admin: {why}."
     )
-    deployment.refresh_from_db()
-    return bool(closed)
 
 
 def _beat(pk: int, stop: threading.Event) -> None:

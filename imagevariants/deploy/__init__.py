@@ -36,6 +36,7 @@ __all__ = [
     "acquire",
     "check_bundle",
     "ensure_distribution",
+    "finish",
     "plan",
     "publish_to_cloudfront",
     "rollback",
@@ -360,7 +361,7 @@ def _release(deployment: Publication, keep: bool = False, error: str = "", note:
     """Give the lock back without a trace: nothing was changed on AWS (up to date, or the bundle failed). A
     deployment its caller handed in (``keep``) is closed instead, so that its record says how it ended."""
     if keep:
-        _finish(deployment, Publication.Status.FAILED if error else Publication.Status.UNCHANGED, error, note)
+        finish(deployment, Publication.Status.FAILED if error else Publication.Status.UNCHANGED, error, note)
         return
     Publication.objects.filter(pk=deployment.pk, status=Publication.Status.PENDING).delete()
 
@@ -469,7 +470,7 @@ def _go_live(
         _attach(clients, deployment.function_arn, document, options, report)
     except BaseException as exc:
         reason = _reason(exc)
-        _finish(deployment, Publication.Status.FAILED, error=reason)
+        finish(deployment, Publication.Status.FAILED, error=reason)
         if isinstance(exc, Exception):
             raise DeployError(reason) from None
         raise
@@ -486,7 +487,7 @@ def _go_live(
         except BaseException as exc:
             note = f"Propagation to the edge locations was not confirmed: {_reason(exc).rstrip('.')}."
             interrupted = None if isinstance(exc, Exception) else exc
-    if not _finish(deployment, Publication.Status.SUCCEEDED, note=note):
+    if not finish(deployment, Publication.Status.SUCCEEDED, note=note):
         raise DeployError(
             f"Version {deployment.function_arn} is attached but this deployment was marked abandoned while it ran,"
             " so the tags stay on the previous presets (which it also serves): run deploy_edge again."
@@ -859,7 +860,7 @@ def _media_origin_line(clients: dict[str, Any], target: str, origin: aws.Origin,
     )
 
 
-def _finish(deployment: Publication, status: str, error: str = "", note: str = "") -> bool:
+def finish(deployment: Publication, status: str, error: str = "", note: str = "") -> bool:
     """Close a pending deployment; False (and nothing changed) when it is no longer pending (abandoned)."""
     finished_at = timezone.now()
     closed = Publication.objects.filter(pk=deployment.pk, status=Publication.Status.PENDING).update(
