@@ -228,14 +228,10 @@ def abandon(by: str = "", report: Report = lambda line: None) -> int:
     """Mark the pending CloudFront deployment (whose run died) as failed, releasing the lock. Returns how many."""
     abandoned = 0
     for deployment in _pending():
-        abandoned += (
-            _pending()
-            .filter(pk=deployment.pk)
-            .update(
-                status=Publication.Status.FAILED,
-                error=f"Abandoned by {by or 'an operator'} (deploy_edge --abandon-pending).",
-                finished_at=timezone.now(),
-            )
+        abandoned += finish(
+            deployment,
+            Publication.Status.FAILED,
+            f"Abandoned by {by or 'an operator'} (deploy_edge --abandon-pending).",
         )
         report(f"Marked the deployment started by {deployment.created_by} at {_utc(deployment.created_at)} as failed.")
     return abandoned
